@@ -1,0 +1,4 @@
+//! Stateless streaming operators and the physical rule that installs them.
+
+pub mod filter;
+pub mod pipeline;

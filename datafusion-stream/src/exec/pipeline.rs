@@ -1,0 +1,158 @@
+//! Stateless stages (filters and projections) fused into a streaming operator.
+//!
+//! ```text
+//!  StreamScanExec ──► [Filter] ──► [Project] ──► ... ──► streaming operator
+//!        batches and Progress messages stay in order: a stage maps each batch in place,
+//!        never buffers, and Progress passes through untouched.
+//! ```
+//!
+//! DataFusion plans `WHERE` and `SELECT` expressions between a stream scan and a window
+//! aggregate as `FilterExec`/`ProjectionExec`. Those operators only pass record batches, and
+//! `FilterExec` buffers rows until a full batch, so a watermark sent around them could
+//! overtake rows. The window planner therefore lifts their expressions into a [`Pipeline`]
+//! that the window operator runs on each batch it pulls from the scan.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::cast::as_boolean_array;
+use datafusion::common::{plan_err, Result};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::scan::StreamScanExec;
+
+/// One stateless stage.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    /// Keep the rows where `predicate` is true, then keep the columns in `projection`.
+    Filter {
+        /// The predicate (over the input columns).
+        predicate: Arc<dyn PhysicalExpr>,
+        /// Columns kept in the output (as `FilterExec` does).
+        projection: Option<Vec<usize>>,
+    },
+    /// Compute new columns.
+    Project {
+        /// One expression per output column.
+        exprs: Vec<Arc<dyn PhysicalExpr>>,
+        /// Output schema.
+        schema: SchemaRef,
+    },
+}
+
+/// Stateless stages applied in order to every batch.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    stages: Vec<Stage>,
+}
+
+impl Pipeline {
+    /// Splits `plan` into the stream scan at its bottom and the stateless stages above it.
+    /// Anything else between them is rejected with a plan error naming the operator.
+    pub fn extract(
+        plan: &Arc<dyn ExecutionPlan>,
+        operator: &str,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Pipeline)> {
+        let mut stages = Vec::new();
+        let mut node = Arc::clone(plan);
+        loop {
+            if node.is::<StreamScanExec>() {
+                stages.reverse();
+                return Ok((node, Pipeline { stages }));
+            }
+            let next = if let Some(f) = node.downcast_ref::<FilterExec>() {
+                stages.push(Stage::Filter {
+                    predicate: Arc::clone(f.predicate()),
+                    projection: f.projection().as_ref().map(|p| p.to_vec()),
+                });
+                Arc::clone(f.input())
+            } else if let Some(p) = node.downcast_ref::<ProjectionExec>() {
+                stages.push(Stage::Project {
+                    exprs: p.expr().iter().map(|e| Arc::clone(&e.expr)).collect(),
+                    schema: p.schema(),
+                });
+                Arc::clone(p.input())
+            } else if matches!(
+                node.name(),
+                "CoalesceBatchesExec" | "RepartitionExec" | "CooperativeExec"
+            ) && node.children().len() == 1
+            {
+                // Order-preserving per partition and stateless for our purpose.
+                Arc::clone(node.children()[0])
+            } else {
+                return plan_err!(
+                    "{operator}: its input must be a stream with WHERE filters and projections only; found {} (joins, aggregates and sorts under a streaming window are not supported yet)",
+                    node.name()
+                );
+            };
+            node = next;
+        }
+    }
+
+    /// A pipeline of the given stages.
+    pub fn from_stages(stages: Vec<Stage>) -> Self {
+        Self { stages }
+    }
+
+    /// True when there are no stages.
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Applies every stage; `None` when no row is left.
+    pub fn apply(&self, mut batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        for stage in &self.stages {
+            if batch.num_rows() == 0 {
+                return Ok(None);
+            }
+            batch = match stage {
+                Stage::Filter {
+                    predicate,
+                    projection,
+                } => {
+                    let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+                    let kept = filter_record_batch(&batch, as_boolean_array(&mask)?)?;
+                    match projection {
+                        Some(p) => kept.project(p)?,
+                        None => kept,
+                    }
+                }
+                Stage::Project { exprs, schema } => {
+                    let n = batch.num_rows();
+                    let cols = exprs
+                        .iter()
+                        .map(|e| e.evaluate(&batch)?.into_array(n))
+                        .collect::<Result<Vec<_>>>()?;
+                    RecordBatch::try_new(Arc::clone(schema), cols)?
+                }
+            };
+        }
+        Ok((batch.num_rows() > 0).then_some(batch))
+    }
+}
+
+impl std::fmt::Display for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .stages
+            .iter()
+            .map(|s| match s {
+                Stage::Filter { predicate, .. } => format!("filter: {predicate}"),
+                Stage::Project { exprs, .. } => format!(
+                    "project: {}",
+                    exprs
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect();
+        write!(f, "[{}]", parts.join("; "))
+    }
+}

@@ -1,0 +1,853 @@
+//! `StreamWindowAggExec`: the streaming window aggregate (see the module docs of
+//! [`crate::window`] for the dataflow and the semantics).
+//!
+//! The plan node is thin; the work happens in [`WindowStream`], whose `poll_next` loop is:
+//!
+//! ```text
+//!  loop:
+//!    1. a closed window is queued?            → return it
+//!    2. every input ended?                    → fire all windows, then end
+//!    3. poll each input once (round robin):
+//!         Batch    → pipeline → assign windows → update (or count late / NULL-time rows)
+//!         Progress → remember the partition's watermark; combined = min over non-idle ones;
+//!                    fire every window with end - 1 <= combined
+//!    4. no input was ready                    → Pending
+//! ```
+//!
+//! State (all of it Arrow-convertible for checkpoints, see
+//! [`super::aggregator::GroupedAggregator::into_state`]): the open windows (TUMBLE/HOP:
+//! `BTreeMap<window start, GroupedAggregator>`; SESSION: open session intervals per partition
+//! key plus the rows of open sessions), the per-input watermarks, and the fired watermark. A
+//! window's state is freed when it fires; memory is tracked by a `MemoryReservation`, so it is
+//! bounded by open windows × keys, not by the number of events.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt32Array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{exec_err, internal_err, Result};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, Gauge, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+
+use super::aggregator::{AggInput, AggregateSpec, GroupedAggregator};
+use super::{TimeDomain, WindowKind};
+use crate::exec::pipeline::Pipeline;
+use crate::runtime::{LateRowPolicy, StreamRuntime};
+use crate::scan::{Progress, StreamMessage, StreamScanExec};
+use crate::time::{format_millis, Millis, WATERMARK_MIN};
+
+/// A GROUP BY item, physically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputGroup {
+    /// `window_start`.
+    WindowStart,
+    /// `window_end`.
+    WindowEnd,
+    /// The i-th key expression.
+    Key(usize),
+}
+
+/// Streaming window aggregate over a stream scan (plus fused stateless stages).
+#[derive(Debug)]
+pub struct StreamWindowAggExec {
+    scan: Arc<dyn ExecutionPlan>,
+    pipeline: Pipeline,
+    kind: WindowKind,
+    domain: TimeDomain,
+    time: Arc<dyn PhysicalExpr>,
+    partition_keys: Vec<Arc<dyn PhysicalExpr>>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    group: Vec<OutputGroup>,
+    spec: AggregateSpec,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl StreamWindowAggExec {
+    /// Creates the operator. `scan` must be a [`StreamScanExec`]; `pipeline` maps its batches
+    /// to the rows `time`, `keys` and the aggregates are evaluated on.
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_new(
+        scan: Arc<dyn ExecutionPlan>,
+        pipeline: Pipeline,
+        kind: WindowKind,
+        domain: TimeDomain,
+        time: Arc<dyn PhysicalExpr>,
+        partition_keys: Vec<Arc<dyn PhysicalExpr>>,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        group: Vec<OutputGroup>,
+        spec: AggregateSpec,
+        schema: SchemaRef,
+    ) -> Result<Self> {
+        if !scan.is::<StreamScanExec>() {
+            return internal_err!(
+                "StreamWindowAggExec needs a StreamScanExec input, got {}",
+                scan.name()
+            );
+        }
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Unbounded {
+                requires_infinite_memory: false,
+            },
+        );
+        Ok(Self {
+            scan,
+            pipeline,
+            kind,
+            domain,
+            time,
+            partition_keys,
+            keys,
+            group,
+            spec,
+            schema,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+
+    /// The window.
+    pub fn kind(&self) -> WindowKind {
+        self.kind
+    }
+}
+
+impl DisplayAs for StreamWindowAggExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let group: Vec<String> = self
+            .group
+            .iter()
+            .map(|g| match g {
+                OutputGroup::WindowStart => "window_start".to_string(),
+                OutputGroup::WindowEnd => "window_end".to_string(),
+                OutputGroup::Key(i) => self.keys[*i].to_string(),
+            })
+            .collect();
+        let aggr: Vec<&str> = self.spec.aggregates.iter().map(|a| a.name()).collect();
+        write!(
+            f,
+            "StreamWindowAggExec: window={} on {} ({:?}), group=[{}], aggr=[{}]",
+            self.kind,
+            self.time,
+            self.domain,
+            group.join(", "),
+            aggr.join(", ")
+        )?;
+        if !self.partition_keys.is_empty() {
+            let keys: Vec<String> = self.partition_keys.iter().map(|k| k.to_string()).collect();
+            write!(f, ", partition_by=[{}]", keys.join(", "))?;
+        }
+        if !self.pipeline.is_empty() {
+            write!(f, ", pipeline={}", self.pipeline)?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for StreamWindowAggExec {
+    fn name(&self) -> &str {
+        "StreamWindowAggExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::UnspecifiedDistribution]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.scan]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        let mut all: Vec<&Arc<dyn PhysicalExpr>> = vec![&self.time];
+        all.extend(self.partition_keys.iter());
+        all.extend(self.keys.iter());
+        for e in all {
+            if f(e)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return internal_err!("StreamWindowAggExec takes one child");
+        }
+        let mut scan = children.swap_remove(0);
+        // Physical optimizer rules may wrap the scan (e.g. for cooperative scheduling).
+        while !scan.is::<StreamScanExec>() && scan.children().len() == 1 {
+            scan = Arc::clone(scan.children()[0]);
+        }
+        Ok(Arc::new(Self::try_new(
+            scan,
+            self.pipeline.clone(),
+            self.kind,
+            self.domain,
+            Arc::clone(&self.time),
+            self.partition_keys.clone(),
+            self.keys.clone(),
+            self.group.clone(),
+            self.spec.clone(),
+            Arc::clone(&self.schema),
+        )?))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return internal_err!(
+                "StreamWindowAggExec has one output partition, asked for {partition}"
+            );
+        }
+        let Some(scan) = self.scan.downcast_ref::<StreamScanExec>() else {
+            return internal_err!("StreamWindowAggExec input is not a stream scan");
+        };
+        let n = scan.properties().partitioning.partition_count();
+        let inputs = (0..n)
+            .map(|p| scan.execute_messages(p, &context).map(Some))
+            .collect::<Result<Vec<_>>>()?;
+        let runtime = StreamRuntime::from_task(&context);
+        let reservation =
+            MemoryConsumer::new("StreamWindowAggExec").register(context.memory_pool());
+        let session = match self.kind {
+            WindowKind::Session { gap } => Some(SessionState::try_new(self, gap)?),
+            _ => None,
+        };
+        Ok(Box::pin(WindowStream {
+            plan: Plan {
+                pipeline: self.pipeline.clone(),
+                kind: self.kind,
+                time: Arc::clone(&self.time),
+                partition_keys: self.partition_keys.clone(),
+                keys: self.keys.clone(),
+                group: self.group.clone(),
+                spec: self.spec.clone(),
+                schema: Arc::clone(&self.schema),
+                domain: self.domain,
+            },
+            progress: vec![Progress::START; n],
+            inputs,
+            next_input: 0,
+            watermark: WATERMARK_MIN,
+            windows: BTreeMap::new(),
+            session,
+            output: VecDeque::new(),
+            reservation,
+            late_policy: runtime.late_rows,
+            metrics: WindowMetrics::new(&self.metrics),
+            finished: false,
+        }))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct WindowMetrics {
+    baseline: BaselineMetrics,
+    input_rows: Count,
+    late_rows: Count,
+    null_time_rows: Count,
+    windows_emitted: Count,
+    watermark: Gauge,
+}
+
+impl WindowMetrics {
+    fn new(m: &ExecutionPlanMetricsSet) -> Self {
+        Self {
+            baseline: BaselineMetrics::new(m, 0),
+            input_rows: MetricBuilder::new(m).counter("input_rows", 0),
+            late_rows: MetricBuilder::new(m).counter("late_rows", 0),
+            null_time_rows: MetricBuilder::new(m).counter("null_time_rows", 0),
+            windows_emitted: MetricBuilder::new(m).counter("windows_emitted", 0),
+            watermark: MetricBuilder::new(m).gauge("watermark_ms", 0),
+        }
+    }
+}
+
+/// What the stream needs of the plan.
+#[derive(Debug)]
+struct Plan {
+    pipeline: Pipeline,
+    kind: WindowKind,
+    domain: TimeDomain,
+    time: Arc<dyn PhysicalExpr>,
+    partition_keys: Vec<Arc<dyn PhysicalExpr>>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    group: Vec<OutputGroup>,
+    spec: AggregateSpec,
+    schema: SchemaRef,
+}
+
+impl Plan {
+    /// Assembles an output batch from window bounds, key columns and aggregate columns.
+    fn output(
+        &self,
+        starts: ArrayRef,
+        ends: ArrayRef,
+        keys: &[ArrayRef],
+        aggs: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for (i, g) in self.group.iter().enumerate() {
+            let field = self.schema.field(i);
+            cols.push(match g {
+                OutputGroup::WindowStart => cast(&starts, field.data_type())?,
+                OutputGroup::WindowEnd => cast(&ends, field.data_type())?,
+                OutputGroup::Key(k) => Arc::clone(&keys[*k]),
+            });
+        }
+        cols.extend(aggs);
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), cols)?)
+    }
+
+    fn times(&self, batch: &RecordBatch) -> Result<TimestampMillisecondArray> {
+        let t = self.time.evaluate(batch)?.into_array(batch.num_rows())?;
+        let t = cast(&t, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+        Ok(t.as_primitive::<TimestampMillisecondType>().clone())
+    }
+}
+
+/// Session windows: open session intervals per partition key and the rows of open sessions.
+struct SessionState {
+    gap: Millis,
+    key_values: Option<Box<dyn GroupValues>>,
+    key_ids: Vec<usize>,
+    /// Per partition key: disjoint `[start, end)` intervals sorted by start.
+    open: Vec<Vec<(Millis, Millis)>>,
+    /// Rows of open sessions: (inputs, times, partition key ids).
+    buffer: Vec<(AggInput, Vec<Millis>, Vec<usize>)>,
+    /// Aggregates keyed by (window_start, window_end, keys...).
+    fire_spec: AggregateSpec,
+    /// Lower bound of the earliest session end.
+    next_end: Millis,
+}
+
+impl SessionState {
+    fn try_new(exec: &StreamWindowAggExec, gap: Millis) -> Result<Self> {
+        let mut fields = vec![
+            Field::new("__window_start", DataType::Int64, false),
+            Field::new("__window_end", DataType::Int64, false),
+        ];
+        fields.extend(
+            exec.spec
+                .key_schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone()),
+        );
+        let fire_spec = AggregateSpec {
+            key_schema: Arc::new(Schema::new(fields)),
+            ..exec.spec.clone()
+        };
+        Ok(Self {
+            gap,
+            key_values: None,
+            key_ids: Vec::new(),
+            open: Vec::new(),
+            buffer: Vec::new(),
+            fire_spec,
+            next_end: Millis::MAX,
+        })
+    }
+
+    fn size(&self) -> usize {
+        let rows: usize = self
+            .buffer
+            .iter()
+            .map(|(inp, t, k)| {
+                inp.keys
+                    .iter()
+                    .map(|a| a.get_array_memory_size())
+                    .sum::<usize>()
+                    + inp
+                        .args
+                        .iter()
+                        .flatten()
+                        .map(|a| a.get_array_memory_size())
+                        .sum::<usize>()
+                    + t.len() * 8
+                    + k.len() * 8
+            })
+            .sum();
+        rows + self.open.iter().map(|v| v.capacity() * 16).sum::<usize>()
+            + self.key_values.as_ref().map(|k| k.size()).unwrap_or(0)
+    }
+
+    /// Partition key id per row.
+    fn intern(&mut self, keys: &[ArrayRef], n: usize) -> Result<Vec<usize>> {
+        if keys.is_empty() {
+            if self.open.is_empty() {
+                self.open.push(Vec::new());
+            }
+            return Ok(vec![0; n]);
+        }
+        if self.key_values.is_none() {
+            let fields: Vec<Field> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, a)| Field::new(format!("p{i}"), a.data_type().clone(), true))
+                .collect();
+            self.key_values = Some(new_group_values(
+                Arc::new(Schema::new(fields)),
+                &GroupOrdering::None,
+            )?);
+        }
+        let Some(kv) = self.key_values.as_mut() else {
+            return internal_err!("session key state missing");
+        };
+        kv.intern(keys, &mut self.key_ids)?;
+        if self.open.len() < kv.len() {
+            self.open.resize_with(kv.len(), Vec::new);
+        }
+        Ok(self.key_ids.clone())
+    }
+
+    /// Adds `t` to key `k`'s sessions; returns false if it forms a session that already ended
+    /// behind the watermark (a late row).
+    fn insert(&mut self, k: usize, t: Millis, watermark: Millis) -> bool {
+        let gap = self.gap;
+        let list = &mut self.open[k];
+        let (mut s, mut e) = (t, t.saturating_add(gap));
+        // Intervals that overlap or touch [s, e] merge into one.
+        let first = list.partition_point(|&(_, end)| end < s);
+        let mut last = first;
+        while last < list.len() && list[last].0 <= e {
+            s = s.min(list[last].0);
+            e = e.max(list[last].1);
+            last += 1;
+        }
+        if first == last && e.saturating_sub(1) <= watermark {
+            return false;
+        }
+        list.splice(first..last, [(s, e)]);
+        self.next_end = self.next_end.min(e);
+        true
+    }
+
+    /// Closes every session whose end - 1 <= watermark and aggregates its rows.
+    fn fire(&mut self, plan: &Plan, watermark: Millis) -> Result<Option<RecordBatch>> {
+        if self.next_end == Millis::MAX || self.next_end.saturating_sub(1) > watermark {
+            return Ok(None);
+        }
+        let mut closed: HashMap<usize, Vec<(Millis, Millis)>> = HashMap::new();
+        let mut next_end = Millis::MAX;
+        for (k, list) in self.open.iter_mut().enumerate() {
+            let split = list.partition_point(|&(_, e)| e.saturating_sub(1) <= watermark);
+            // Sessions of one key end in start order, so closed ones form a prefix.
+            if split > 0 {
+                closed.insert(k, list.drain(..split).collect());
+            }
+            if let Some(&(_, e)) = list.first() {
+                next_end = next_end.min(e);
+            }
+        }
+        self.next_end = next_end;
+        if closed.is_empty() {
+            return Ok(None);
+        }
+        let mut agg = GroupedAggregator::try_new(&self.fire_spec)?;
+        let mut keep = Vec::with_capacity(self.buffer.len());
+        for (input, times, kids) in std::mem::take(&mut self.buffer) {
+            let (mut fire_idx, mut keep_idx) = (Vec::new(), Vec::new());
+            let (mut starts, mut ends) = (Vec::new(), Vec::new());
+            for (i, (&t, &k)) in times.iter().zip(kids.iter()).enumerate() {
+                let hit = closed.get(&k).and_then(|c| {
+                    let j = c.partition_point(|&(s, _)| s <= t);
+                    (j > 0 && t < c[j - 1].1).then(|| c[j - 1])
+                });
+                match hit {
+                    Some((s, e)) => {
+                        fire_idx.push(i as u32);
+                        starts.push(s);
+                        ends.push(e);
+                    }
+                    None => keep_idx.push(i as u32),
+                }
+            }
+            if !fire_idx.is_empty() {
+                let mut part = input.take(&UInt32Array::from(fire_idx))?;
+                let mut keys: Vec<ArrayRef> = vec![
+                    Arc::new(Int64Array::from(starts)),
+                    Arc::new(Int64Array::from(ends)),
+                ];
+                keys.append(&mut part.keys);
+                part.keys = keys;
+                agg.update(&part)?;
+            }
+            if !keep_idx.is_empty() {
+                let idx = UInt32Array::from(keep_idx);
+                let kept = input.take(&idx)?;
+                let t: Vec<Millis> = idx.values().iter().map(|&i| times[i as usize]).collect();
+                let k: Vec<usize> = idx.values().iter().map(|&i| kids[i as usize]).collect();
+                keep.push((kept, t, k));
+            }
+        }
+        self.buffer = keep;
+        if agg.num_groups() == 0 {
+            return Ok(None);
+        }
+        let (mut keys, aggs) = agg.finish()?;
+        let rest = keys.split_off(2);
+        let ends = keys.pop();
+        let starts = keys.pop();
+        let (Some(starts), Some(ends)) = (starts, ends) else {
+            return internal_err!("session window bounds missing");
+        };
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        Ok(Some(plan.output(
+            cast(&starts, &ts)?,
+            cast(&ends, &ts)?,
+            &rest,
+            aggs,
+        )?))
+    }
+}
+
+/// The running operator.
+struct WindowStream {
+    plan: Plan,
+    inputs: Vec<Option<BoxStream<'static, Result<StreamMessage>>>>,
+    progress: Vec<Progress>,
+    next_input: usize,
+    /// Everything with end - 1 <= watermark has fired.
+    watermark: Millis,
+    windows: BTreeMap<Millis, GroupedAggregator>,
+    session: Option<SessionState>,
+    output: VecDeque<RecordBatch>,
+    reservation: MemoryReservation,
+    late_policy: LateRowPolicy,
+    metrics: WindowMetrics,
+    finished: bool,
+}
+
+impl WindowStream {
+    fn late(&self, t: Millis) -> Result<()> {
+        match self.late_policy {
+            LateRowPolicy::Drop => {
+                self.metrics.late_rows.add(1);
+                Ok(())
+            }
+            LateRowPolicy::Fail => exec_err!(
+                "{} window: late row with time {} arrived after the watermark {} had closed its window (late-row policy 'fail')",
+                self.plan.kind.name(),
+                format_millis(t),
+                format_millis(self.watermark)
+            ),
+        }
+    }
+
+    fn on_batch(&mut self, batch: RecordBatch) -> Result<()> {
+        self.metrics.input_rows.add(batch.num_rows());
+        let Some(batch) = self.plan.pipeline.apply(batch)? else {
+            return Ok(());
+        };
+        let n = batch.num_rows();
+        let times = self.plan.times(&batch)?;
+        let keys = self
+            .plan
+            .keys
+            .iter()
+            .map(|k| k.evaluate(&batch)?.into_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let input = self.plan.spec.evaluate(keys, &batch)?;
+        if let Some(mut session) = self.session.take() {
+            let r = self.on_session_batch(&mut session, &batch, input, &times);
+            self.session = Some(session);
+            return r;
+        }
+        // TUMBLE / HOP: rows per window start.
+        let mut per_window: BTreeMap<Millis, Vec<u32>> = BTreeMap::new();
+        let mut all_one: Option<Millis> = None;
+        let mut uniform = true;
+        for i in 0..n {
+            if times.is_null(i) {
+                self.metrics.null_time_rows.add(1);
+                uniform = false;
+                continue;
+            }
+            let t = times.value(i);
+            let mut assigned = 0;
+            let first_end = self.plan.kind.assign(t, |_| assigned += 1);
+            if assigned == 0 {
+                uniform = false;
+                continue;
+            }
+            if first_end.saturating_sub(1) <= self.watermark {
+                self.late(t)?;
+                uniform = false;
+                continue;
+            }
+            self.plan.kind.assign(t, |s| {
+                per_window.entry(s).or_default().push(i as u32);
+                match all_one {
+                    None => all_one = Some(s),
+                    Some(x) if x != s => uniform = false,
+                    _ => {}
+                }
+            });
+        }
+        if uniform && per_window.len() == 1 {
+            // The common case: the whole batch falls into one window.
+            if let Some((&s, _)) = per_window.iter().next() {
+                self.window(s)?.update(&input)?;
+            }
+        } else {
+            for (s, idx) in per_window {
+                let part = input.take(&UInt32Array::from(idx))?;
+                self.window(s)?.update(&part)?;
+            }
+        }
+        self.track_memory()
+    }
+
+    fn on_session_batch(
+        &mut self,
+        session: &mut SessionState,
+        batch: &RecordBatch,
+        input: AggInput,
+        times: &TimestampMillisecondArray,
+    ) -> Result<()> {
+        let n = batch.num_rows();
+        let pkeys = self
+            .plan
+            .partition_keys
+            .iter()
+            .map(|k| k.evaluate(batch)?.into_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let kids = session.intern(&pkeys, n)?;
+        let mut keep = Vec::with_capacity(n);
+        for (i, &kid) in kids.iter().enumerate() {
+            if times.is_null(i) {
+                self.metrics.null_time_rows.add(1);
+                continue;
+            }
+            let t = times.value(i);
+            if session.insert(kid, t, self.watermark) {
+                keep.push(i as u32);
+            } else {
+                self.late(t)?;
+            }
+        }
+        if keep.len() == n {
+            session.buffer.push((input, times.values().to_vec(), kids));
+        } else if !keep.is_empty() {
+            let idx = UInt32Array::from(keep);
+            let t = idx
+                .values()
+                .iter()
+                .map(|&i| times.value(i as usize))
+                .collect();
+            let k = idx.values().iter().map(|&i| kids[i as usize]).collect();
+            session.buffer.push((input.take(&idx)?, t, k));
+        }
+        self.reservation.try_resize(session.size())?;
+        Ok(())
+    }
+
+    fn window(&mut self, start: Millis) -> Result<&mut GroupedAggregator> {
+        if !self.windows.contains_key(&start) {
+            self.windows
+                .insert(start, GroupedAggregator::try_new(&self.plan.spec)?);
+        }
+        self.windows
+            .get_mut(&start)
+            .ok_or_else(|| datafusion::common::DataFusionError::Internal("window vanished".into()))
+    }
+
+    fn track_memory(&mut self) -> Result<()> {
+        let size: usize = self.windows.values().map(|w| w.size()).sum();
+        self.reservation.try_resize(size)
+    }
+
+    fn on_progress(&mut self, input: usize, p: Progress) -> Result<()> {
+        self.progress[input] = p;
+        let pick = |p: &Progress| match self.plan.domain {
+            TimeDomain::EventTime => p.event_time,
+            TimeDomain::Rowtime => p.rowtime,
+        };
+        let combined = self.progress.iter().filter(|p| !p.idle).map(pick).min();
+        if let Some(w) = combined {
+            self.advance(w)?;
+        }
+        Ok(())
+    }
+
+    /// Fires every window that the watermark `w` completes.
+    fn advance(&mut self, w: Millis) -> Result<()> {
+        if w <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = w;
+        if w > 0 {
+            self.metrics.watermark.set(w as usize);
+        }
+        if let Some(mut session) = self.session.take() {
+            let r = session.fire(&self.plan, w);
+            let size = session.size();
+            self.session = Some(session);
+            if let Some(batch) = r? {
+                self.emit(batch);
+            }
+            return self.reservation.try_resize(size);
+        }
+        let size = self.plan.kind.size();
+        while let Some((&start, _)) = self.windows.iter().next() {
+            let end = start.saturating_add(size);
+            if end.saturating_sub(1) > w {
+                break;
+            }
+            let Some(agg) = self.windows.remove(&start) else {
+                break;
+            };
+            let (keys, aggs) = agg.finish()?;
+            let rows = aggs
+                .first()
+                .map(|a| a.len())
+                .or(keys.first().map(|k| k.len()))
+                .unwrap_or(0);
+            let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(start, rows));
+            let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(end, rows));
+            let batch = self.plan.output(starts, ends, &keys, aggs)?;
+            self.emit(batch);
+        }
+        self.track_memory()
+    }
+
+    fn emit(&mut self, batch: RecordBatch) {
+        self.metrics.windows_emitted.add(1);
+        self.output.push_back(batch);
+    }
+}
+
+impl Stream for WindowStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let timer = this.metrics.baseline.elapsed_compute().clone();
+        loop {
+            if let Some(b) = this.output.pop_front() {
+                this.metrics.baseline.record_output(b.num_rows());
+                return Poll::Ready(Some(Ok(b)));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            if this.inputs.iter().all(|i| i.is_none()) {
+                this.finished = true;
+                let _t = timer.timer();
+                if let Err(e) = this.advance(Millis::MAX) {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                continue;
+            }
+            let n = this.inputs.len();
+            let mut any = false;
+            for k in 0..n {
+                let i = (this.next_input + k) % n;
+                let Some(input) = this.inputs[i].as_mut() else {
+                    continue;
+                };
+                match input.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(msg))) => {
+                        any = true;
+                        let _t = timer.timer();
+                        let r = match msg {
+                            StreamMessage::Batch(b) => this.on_batch(b),
+                            StreamMessage::Progress(p) => this.on_progress(i, p),
+                        };
+                        if let Err(e) = r {
+                            this.finished = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        this.finished = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(None) => {
+                        any = true;
+                        this.inputs[i] = None;
+                        this.progress[i] = Progress::END;
+                        let _t = timer.timer();
+                        if let Err(e) = this.on_progress(i, Progress::END) {
+                            this.finished = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            this.next_input = (this.next_input + 1) % n.max(1);
+            if !any {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl RecordBatchStream for WindowStream {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.plan.schema)
+    }
+}
