@@ -14,7 +14,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -23,6 +22,7 @@ use datafusion::common::{
 };
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
@@ -189,12 +189,17 @@ impl StreamContext {
 
     /// A context with the given runtime (use a [`crate::ManualClock`] in tests).
     pub fn with_runtime(runtime: StreamRuntime) -> Self {
+        Self::with_runtime_env(runtime, Arc::new(RuntimeEnv::default()))
+    }
+
+    /// A context with the given runtime and DataFusion runtime environment (memory pool,
+    /// object stores, ...). Window state is accounted in the environment's memory pool.
+    pub fn with_runtime_env(runtime: StreamRuntime, env: Arc<RuntimeEnv>) -> Self {
         let runtime = Arc::new(runtime);
-        let state = configure_session(
-            SessionStateBuilder::new().with_default_features(),
-            Arc::clone(&runtime),
-        )
-        .build();
+        let builder = SessionStateBuilder::new()
+            .with_default_features()
+            .with_runtime_env(env);
+        let state = configure_session(builder, Arc::clone(&runtime)).build();
         let session = SessionContext::new_with_state(state);
         register_window_functions(&session);
         let ctx = Self {
@@ -483,11 +488,6 @@ impl StreamContext {
             df.collect().await?;
             Ok(StatementOutcome::Done)
         }
-    }
-
-    /// Sets the idle timeout used for streams created from now on that do not set their own.
-    pub fn default_idle_timeout(&self) -> Option<Duration> {
-        self.runtime.idle_timeout
     }
 }
 
