@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt32Array,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, max, min};
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
 };
@@ -615,44 +615,47 @@ impl WindowStream {
             self.session = Some(session);
             return r;
         }
-        // TUMBLE / HOP: rows per window start.
+        // Fast path, the common case of in-order input: a TUMBLE batch that lies entirely in
+        // one open window updates it with the whole batch, with no per-row work.
+        if let WindowKind::Tumble { size, offset } = self.plan.kind {
+            if times.null_count() == 0 {
+                if let (Some(lo), Some(hi)) = (min(&times), max(&times)) {
+                    let start = WindowKind::last_start(size, offset, lo);
+                    if start == WindowKind::last_start(size, offset, hi)
+                        && start.saturating_add(size).saturating_sub(1) > self.watermark
+                    {
+                        self.window(start)?.update(&input)?;
+                        return self.track_memory();
+                    }
+                }
+            }
+        }
+        // General path: the rows of each window (HOP rows go to several).
         let mut per_window: BTreeMap<Millis, Vec<u32>> = BTreeMap::new();
-        let mut all_one: Option<Millis> = None;
-        let mut uniform = true;
+        let mut starts = Vec::with_capacity(4);
         for i in 0..n {
             if times.is_null(i) {
                 self.metrics.null_time_rows.add(1);
-                uniform = false;
                 continue;
             }
             let t = times.value(i);
-            let mut assigned = 0;
-            let first_end = self.plan.kind.assign(t, |_| assigned += 1);
-            if assigned == 0 {
-                uniform = false;
-                continue;
+            starts.clear();
+            let first_end = self.plan.kind.assign(t, |s| starts.push(s));
+            if starts.is_empty() {
+                continue; // HOP with slide > size: between windows
             }
             if first_end.saturating_sub(1) <= self.watermark {
                 self.late(t)?;
-                uniform = false;
                 continue;
             }
-            self.plan.kind.assign(t, |s| {
+            for &s in &starts {
                 per_window.entry(s).or_default().push(i as u32);
-                match all_one {
-                    None => all_one = Some(s),
-                    Some(x) if x != s => uniform = false,
-                    _ => {}
-                }
-            });
-        }
-        if uniform && per_window.len() == 1 {
-            // The common case: the whole batch falls into one window.
-            if let Some((&s, _)) = per_window.iter().next() {
-                self.window(s)?.update(&input)?;
             }
-        } else {
-            for (s, idx) in per_window {
+        }
+        for (s, idx) in per_window {
+            if idx.len() == n {
+                self.window(s)?.update(&input)?;
+            } else {
                 let part = input.take(&UInt32Array::from(idx))?;
                 self.window(s)?.update(&part)?;
             }
