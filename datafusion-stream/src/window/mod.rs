@@ -84,8 +84,10 @@ impl WindowKind {
 
     /// Start of the last window (by start) that contains `t` (tumble and hop).
     fn last_start(step: Millis, offset: Millis, t: Millis) -> Millis {
-        let shifted = t - offset;
-        shifted - shifted.rem_euclid(step) + offset
+        let shifted = t.saturating_sub(offset);
+        shifted
+            .saturating_sub(shifted.rem_euclid(step))
+            .saturating_add(offset)
     }
 
     /// Calls `f(start)` for each window containing `t`, latest start first, and returns the end
@@ -95,7 +97,7 @@ impl WindowKind {
             WindowKind::Tumble { size, offset } => {
                 let s = Self::last_start(size, offset, t);
                 f(s);
-                s + size
+                s.saturating_add(size)
             }
             WindowKind::Hop {
                 slide,
@@ -104,14 +106,17 @@ impl WindowKind {
             } => {
                 let mut s = Self::last_start(slide, offset, t);
                 let mut earliest = s;
-                while s > t - size {
+                // at most ceil(size / slide) windows cover a point
+                let mut budget = size / slide + 1;
+                while s > t.saturating_sub(size) && budget > 0 {
                     f(s);
                     earliest = s;
-                    s -= slide;
+                    s = s.saturating_sub(slide);
+                    budget -= 1;
                 }
-                earliest + size
+                earliest.saturating_add(size)
             }
-            WindowKind::Session { gap } => t + gap,
+            WindowKind::Session { gap } => t.saturating_add(gap),
         }
     }
 
@@ -195,5 +200,21 @@ mod tests {
         // size < slide: some times fall in no window
         assert_eq!(windows(k, 3), (vec![0], 5));
         assert_eq!(windows(k, 7).0, Vec::<Millis>::new());
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        let k = WindowKind::Hop {
+            slide: 5,
+            size: 15,
+            offset: 7,
+        };
+        assert!(windows(k, Millis::MIN).0.len() <= 4);
+        assert!(windows(k, Millis::MAX).0.len() <= 4);
+        let k = WindowKind::Tumble {
+            size: 10,
+            offset: -3,
+        };
+        assert_eq!(windows(k, Millis::MAX).1, Millis::MAX);
     }
 }
