@@ -130,7 +130,8 @@ impl StreamQuery {
         &mut self.stream
     }
 
-    /// Sum of a named counter (e.g. `late_rows`, `input_rows`) over every operator.
+    /// Sum of a named counter over every operator: `source_rows` (rows read by stream scans),
+    /// `input_rows`, `late_rows`, `null_time_rows`, `windows_emitted` (window operators).
     pub fn counter(&self, name: &str) -> usize {
         fn walk(p: &Arc<dyn ExecutionPlan>, name: &str) -> usize {
             let own = p
@@ -147,12 +148,19 @@ impl StreamQuery {
         walk(&self.plan, name)
     }
 
-    /// The fired watermark of the first window operator, if the query has one.
+    /// Splits the query into its plan (for metrics, which stay live) and its output stream.
+    pub fn into_parts(self) -> (Arc<dyn ExecutionPlan>, SendableRecordBatchStream) {
+        (self.plan, self.stream)
+    }
+
+    /// The fired watermark of the first window operator, once it has advanced.
     pub fn watermark(&self) -> Option<Millis> {
         fn walk(p: &Arc<dyn ExecutionPlan>) -> Option<Millis> {
             let own = p.metrics().and_then(|m| {
                 m.iter().find_map(|m| match m.value() {
-                    MetricValue::Gauge { name, gauge } if name == "watermark_ms" => {
+                    MetricValue::Gauge { name, gauge }
+                        if name == "watermark_ms" && gauge.value() > 0 =>
+                    {
                         Some(gauge.value() as Millis)
                     }
                     _ => None,

@@ -39,6 +39,9 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions, SchedulingType,
 };
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -252,6 +255,7 @@ pub struct StreamScanExec {
     projection: Option<Vec<usize>>,
     projected_schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl StreamScanExec {
@@ -275,6 +279,7 @@ impl StreamScanExec {
             projection,
             projected_schema,
             properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
         })
     }
 
@@ -307,6 +312,7 @@ impl StreamScanExec {
             .map(|d| d.as_millis() as Millis);
         let now = runtime.clock.now();
         Ok(Box::pin(PartitionIngest {
+            source_rows: MetricBuilder::new(&self.metrics).counter("source_rows", partition),
             stream_name: self.table.name.clone(),
             partition,
             events,
@@ -400,6 +406,10 @@ impl ExecutionPlan for StreamScanExec {
         Ok(self)
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn execute(
         &self,
         partition: usize,
@@ -422,6 +432,8 @@ impl ExecutionPlan for StreamScanExec {
 
 /// Per-partition ingest state: see the module docs.
 struct PartitionIngest {
+    /// Rows read from the source (metric `source_rows`).
+    source_rows: Count,
     stream_name: String,
     partition: usize,
     events: BoxStream<'static, Result<SourceEvent>>,
@@ -482,6 +494,7 @@ impl PartitionIngest {
         if n == 0 {
             return Ok(());
         }
+        self.source_rows.add(n);
         let rowtime: ArrayRef = match rowtime {
             None => {
                 let now = self.clock.now().max(self.last_rowtime);
@@ -590,7 +603,11 @@ impl Stream for PartitionIngest {
                     }
                     continue;
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Err(e))) => {
+                    // A failed source ends the partition: no END watermark follows an error.
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
                 Poll::Ready(None) => {
                     this.done = true;
                     this.pending

@@ -1,0 +1,33 @@
+//! Connectors for datafusion-stream: sources registered as `CREATE STREAM ... WITH
+//! ('connector' = '<name>', ...)`.
+//!
+//! ```text
+//!  register_all(ctx) ──► 'demo'  generator::DemoTickerFactory  stock ticker rows paced by the
+//!                    │                                          context clock (unbounded, or
+//!                    │                                          'rows' then end)
+//!                    └─► 'file'  file::FileFactory             CSV / JSON lines from a file or
+//!                                                               stdin, replayed in order (bounded)
+//! ```
+//!
+//! Every connector rejects options it does not know, naming them, and reports bad input with
+//! the option, file and line it concerns.
+
+#![warn(missing_docs)]
+
+pub mod file;
+pub mod generator;
+
+use std::sync::Arc;
+
+use datafusion_stream::StreamContext;
+
+pub use file::{FileConfig, FileFactory, FileFormat, FilePath, FileSource};
+pub use generator::{
+    demo_ticker_ddl, demo_ticker_schema, DemoTickerConfig, DemoTickerFactory, DemoTickerSource,
+};
+
+/// Registers every connector of this crate: `'demo'` and `'file'`.
+pub fn register_all(ctx: &StreamContext) {
+    ctx.register_source_factory(generator::CONNECTOR, Arc::new(DemoTickerFactory));
+    ctx.register_source_factory(file::CONNECTOR, Arc::new(FileFactory));
+}

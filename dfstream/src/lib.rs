@@ -1,0 +1,176 @@
+//! `dfstream`: run streaming SQL scripts from the command line.
+//!
+//! ```text
+//!  dfstream run FILE.sql | -e SQL
+//!     │
+//!     ├─ StreamContext (wall clock) + connectors ('demo', 'file')
+//!     ├─ CREATE STREAM ticker ... ('connector' = 'demo')      unless --no-demo
+//!     ├─ run_script(sql): DDL takes effect, each query starts ──► StreamQuery 1..N
+//!     │
+//!     └─ loop (one task): select over
+//!          next batch of any query ──► print (table / json / csv) ── --max-rows reached? stop
+//!          every second            ──► status line on stderr (rows in/out, events/s, watermark, late)
+//!          Ctrl-C, --duration      ──► stop (exit 0)
+//!          all queries ended       ──► exit 0;   an error ──► message on stderr, exit 1
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod output;
+pub mod status;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use datafusion::common::{exec_datafusion_err, DataFusionError, Result};
+use datafusion::physical_plan::EmptyRecordBatchStream;
+use datafusion_stream::StreamContext;
+use datafusion_stream_connectors::{register_all, DemoTickerConfig};
+use futures::StreamExt;
+
+use crate::args::{Cli, Command, RunArgs};
+use crate::output::{is_broken_pipe, Output};
+use crate::status::Status;
+
+/// Name of the built-in demo stream.
+pub const DEMO_STREAM: &str = "ticker";
+
+/// Parses the command line and runs it; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => runtime.block_on(run(args)),
+    };
+    // Do not wait for tasks of queries that were stopped.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads the script named by the arguments.
+fn script(args: &RunArgs) -> Result<String> {
+    match (&args.file, &args.execute) {
+        (_, Some(sql)) => Ok(sql.clone()),
+        (Some(path), None) => std::fs::read_to_string(path)
+            .map_err(|e| exec_datafusion_err!("cannot read the script '{}': {e}", path.display())),
+        (None, None) => Err(exec_datafusion_err!(
+            "nothing to run: give a FILE.sql or -e 'SQL'"
+        )),
+    }
+}
+
+/// `dfstream run`: runs the script until every query ends, `--max-rows` or `--duration` is
+/// reached, or Ctrl-C.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let sql = script(&args)?;
+    let ctx = StreamContext::new();
+    register_all(&ctx);
+    if !args.no_demo {
+        let demo = DemoTickerConfig {
+            rate: args.rate,
+            ..Default::default()
+        };
+        demo.validate()
+            .map_err(|e| e.context(format!("--rate {}", args.rate)))?;
+        ctx.run_script(&demo.ddl(DEMO_STREAM)).await.map_err(|e| {
+            e.context(format!(
+                "registering the demo stream '{DEMO_STREAM}' (use --no-demo to skip it)"
+            ))
+        })?;
+    }
+    let mut queries = ctx.run_script(&sql).await?;
+    if queries.is_empty() {
+        if !args.quiet {
+            eprintln!("dfstream: the script has no queries; nothing to run");
+        }
+        return Ok(());
+    }
+    if args.max_rows == Some(0) {
+        return Ok(());
+    }
+
+    // Take each query's output stream; the queries stay for their live counters.
+    let streams: Vec<_> = queries
+        .iter_mut()
+        .enumerate()
+        .map(|(i, q)| {
+            let schema = q.schema();
+            let stream =
+                std::mem::replace(q.stream(), Box::pin(EmptyRecordBatchStream::new(schema)));
+            stream.map(move |r| (i, r))
+        })
+        .collect();
+    let mut merged = futures::stream::select_all(streams);
+
+    let mut output = Output::new(args.format, queries.len());
+    let mut status = Status::new(!args.quiet);
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let deadline = tokio::time::sleep(args.duration.unwrap_or(Duration::from_secs(3600)));
+    tokio::pin!(deadline);
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handling: never stop for Ctrl-C (the default action still ends us).
+            futures::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(ctrl_c);
+
+    let result: Result<()> = loop {
+        tokio::select! {
+            biased;
+            _ = &mut ctrl_c => break Ok(()),
+            _ = &mut deadline, if args.duration.is_some() => break Ok(()),
+            item = merged.next() => match item {
+                None => break Ok(()),
+                Some((i, Err(e))) => break Err(if queries.len() > 1 {
+                    e.context(format!("query {}", i + 1))
+                } else {
+                    e
+                }),
+                Some((i, Ok(mut batch))) => {
+                    let mut done = false;
+                    if let Some(max) = args.max_rows {
+                        let left = max.saturating_sub(status.rows_out());
+                        if batch.num_rows() as u64 >= left {
+                            batch = batch.slice(0, left as usize);
+                            done = true;
+                        }
+                    }
+                    status.clear();
+                    match output.write(i, &batch) {
+                        Ok(()) => {}
+                        Err(e) if is_broken_pipe(&e) => break Ok(()),
+                        Err(e) => break Err(DataFusionError::from(e).context("writing the results")),
+                    }
+                    status.add_output(batch.num_rows());
+                    if done {
+                        break Ok(());
+                    }
+                }
+            },
+            _ = ticker.tick() => status.show(&queries),
+        }
+    };
+    status.finish(&queries);
+    result
+}
