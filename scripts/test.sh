@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: formatting check, unit tests, sqllogictest stories,
 # the Flink differential tests, connector and CLI tests. This is the README's test command;
-# .ci/run calls it. Servers needed by tests (none yet) are started and stopped here.
+# .ci/run calls it. Servers needed by tests (none yet) are started here and stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One target directory outside the clone, so later runs (and CI on this machine) reuse it.
@@ -9,4 +9,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/datafusion-stream/targ
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 cargo fmt --all -- --check
-cargo test --workspace --no-fail-fast "$@"
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole run: the sum over every test binary (and the slt runner).
+sum() { grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'; }
+passed=$(grep -oE '(test result: [a-zA-Z]+\. |slt: )[0-9]+ passed' "$log" | sum || true)
+failed=$(grep -oE '(; |slt: [0-9]+ passed, )[0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | sum || true)
+echo
+echo "all tests: ${passed:-0} passed, ${failed:-0} failed"
+exit "$status"
