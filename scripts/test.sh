@@ -20,5 +20,5 @@ sum() { grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }'; }
 passed=$(grep -oE '(test result: [a-zA-Z]+\. |slt: )[0-9]+ passed' "$log" | sum || true)
 failed=$(grep -oE '(; |slt: [0-9]+ passed, )[0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | sum || true)
 echo
-echo "all tests: ${passed:-0} passed, ${failed:-0} failed"
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
 exit "$status"
