@@ -14,8 +14,8 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
 use datafusion_stream::context::{configure_session, register_window_functions};
 use datafusion_stream::{
-    EventTime, LateRowPolicy, ManualClock, ReplaySource, RowtimeMode, StreamContext, StreamRuntime,
-    StreamTable,
+    EventTime, LateRowPolicy, ManualClock, ReplayHandle, ReplaySource, RowtimeMode, StreamContext,
+    StreamQuery, StreamRuntime, StreamTable,
 };
 use futures::{FutureExt, StreamExt};
 
@@ -196,6 +196,18 @@ async fn late_rows_fail_the_query_under_the_fail_policy() {
     assert!(msg.contains("late-row policy 'fail'"), "{msg}");
 }
 
+/// A stream `t` and an hourly per-key SUM over it.
+async fn hourly_sums(ctx: &StreamContext) -> (StreamQuery, ReplayHandle) {
+    ctx.sql("CREATE STREAM t (ts TIMESTAMP, k VARCHAR, v DOUBLE, WATERMARK FOR ts AS ts) WITH ('connector' = 'replay')")
+        .await
+        .unwrap();
+    let q = ctx
+        .query("SELECT window_start, k, SUM(v) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end, k")
+        .await
+        .unwrap();
+    (q, ctx.replay_handle("t").await.unwrap())
+}
+
 #[tokio::test]
 async fn window_state_is_accounted_in_the_memory_pool() {
     // 64 KiB is far too little for 50,000 open groups: the query must fail with a
@@ -205,14 +217,7 @@ async fn window_state_is_accounted_in_the_memory_pool() {
         .build_arc()
         .unwrap();
     let ctx = StreamContext::with_runtime_env(test_runtime(LateRowPolicy::Drop), env);
-    ctx.sql("CREATE STREAM t (ts TIMESTAMP, k VARCHAR, v DOUBLE, WATERMARK FOR ts AS ts) WITH ('connector' = 'replay')")
-        .await
-        .unwrap();
-    let mut q = ctx
-        .query("SELECT window_start, k, SUM(v) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end, k")
-        .await
-        .unwrap();
-    let h = ctx.replay_handle("t").await.unwrap();
+    let (mut q, h) = hourly_sums(&ctx).await;
     let keys: Vec<String> = (0..50_000).map(|i| format!("key-{i}")).collect();
     let rows: Vec<(i64, &str, f64)> = keys
         .iter()
@@ -231,14 +236,7 @@ async fn window_state_is_accounted_in_the_memory_pool() {
 
     // With room, the same input runs, and memory is released when the window closes.
     let ctx = StreamContext::with_runtime(test_runtime(LateRowPolicy::Drop));
-    ctx.sql("CREATE STREAM t (ts TIMESTAMP, k VARCHAR, v DOUBLE, WATERMARK FOR ts AS ts) WITH ('connector' = 'replay')")
-        .await
-        .unwrap();
-    let mut q = ctx
-        .query("SELECT window_start, k, SUM(v) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end, k")
-        .await
-        .unwrap();
-    let h = ctx.replay_handle("t").await.unwrap();
+    let (mut q, h) = hourly_sums(&ctx).await;
     h.push(0, batch(&rows), None).unwrap();
     assert!(
         q.stream().next().now_or_never().is_none(),
