@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
@@ -244,7 +244,104 @@ impl GroupedAggregator {
     }
 }
 
-/// Schema with no columns (for key-less windows).
-pub fn empty_schema() -> SchemaRef {
-    Arc::new(Schema::empty())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray, Float64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+    use datafusion::functions_aggregate::count::count_udaf;
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+
+    fn spec() -> (AggregateSpec, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("b"),
+                    Some("a"),
+                    None,
+                ])),
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    Some(2.0),
+                    None,
+                    Some(8.0),
+                ])),
+            ],
+        )
+        .unwrap();
+        let v = col("v", &schema).unwrap();
+        let sum = AggregateExprBuilder::new(sum_udaf(), vec![v.clone()])
+            .schema(schema.clone())
+            .alias("s")
+            .build()
+            .unwrap();
+        let count = AggregateExprBuilder::new(count_udaf(), vec![v])
+            .schema(schema.clone())
+            .alias("c")
+            .build()
+            .unwrap();
+        let keys = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true)]));
+        let spec =
+            AggregateSpec::try_new(vec![Arc::new(sum), Arc::new(count)], vec![None, None], keys)
+                .unwrap();
+        (spec, batch)
+    }
+
+    #[test]
+    fn groups_null_keys_and_skips_null_values() {
+        let (spec, batch) = spec();
+        let mut agg = GroupedAggregator::try_new(&spec).unwrap();
+        let input = spec
+            .evaluate(vec![batch.column(0).clone()], &batch)
+            .unwrap();
+        agg.update(&input).unwrap();
+        agg.update(&input.take(&UInt32Array::from(vec![1])).unwrap())
+            .unwrap();
+        assert_eq!(agg.num_groups(), 3);
+        assert!(agg.size() > 0);
+        let (keys, aggs) = agg.finish().unwrap();
+        let k = keys[0].as_string::<i32>();
+        let s = aggs[0].as_primitive::<Float64Type>();
+        let c = aggs[1].as_primitive::<Int64Type>();
+        let mut rows: Vec<(Option<String>, Option<f64>, i64)> = (0..k.len())
+            .map(|i| {
+                (
+                    (!k.is_null(i)).then(|| k.value(i).to_string()),
+                    (!s.is_null(i)).then(|| s.value(i)),
+                    c.value(i),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            rows,
+            vec![
+                (None, Some(8.0), 1),
+                (Some("a".into()), Some(1.0), 1),
+                (Some("b".into()), Some(4.0), 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn state_is_arrow_columns_for_checkpoints() {
+        let (spec, batch) = spec();
+        let mut agg = GroupedAggregator::try_new(&spec).unwrap();
+        let input = spec
+            .evaluate(vec![batch.column(0).clone()], &batch)
+            .unwrap();
+        agg.update(&input).unwrap();
+        let state = agg.into_state().unwrap();
+        // keys, then SUM's state (sum) and COUNT's state (count), one row per group
+        assert_eq!(state.len(), 3);
+        assert!(state.iter().all(|c| c.len() == 3));
+    }
 }
