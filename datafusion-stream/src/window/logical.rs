@@ -133,6 +133,22 @@ impl UserDefinedLogicalNodeCore for StreamWindowAggregate {
         Ok(())
     }
 
+    /// Every output column needs all of the node's expressions (a window's rows are only
+    /// complete with every aggregate), so the input needs exactly the columns they reference:
+    /// unused stream columns, ROWTIME included, are pruned from the scan.
+    fn necessary_children_exprs(&self, _output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        let schema = self.input.schema();
+        let mut needed: Vec<usize> = self
+            .expressions()
+            .iter()
+            .flat_map(|e| e.column_refs())
+            .map(|c| schema.index_of_column(c).ok())
+            .collect::<Option<Vec<_>>>()?;
+        needed.sort_unstable();
+        needed.dedup();
+        Some(vec![needed])
+    }
+
     fn with_exprs_and_inputs(
         &self,
         exprs: Vec<Expr>,
