@@ -376,6 +376,10 @@ struct SessionState {
     open: Vec<Vec<(Millis, Millis)>>,
     /// Rows of open sessions: (inputs, times, partition key ids).
     buffer: Vec<(AggInput, Vec<Millis>, Vec<usize>)>,
+    /// Bytes of `buffer`.
+    buffer_bytes: usize,
+    /// Number of open session intervals over all keys.
+    intervals: usize,
     /// Aggregates keyed by (window_start, window_end, keys...).
     fire_spec: AggregateSpec,
     /// Lower bound of the earliest session end.
@@ -405,32 +409,36 @@ impl SessionState {
             key_ids: Vec::new(),
             open: Vec::new(),
             buffer: Vec::new(),
+            buffer_bytes: 0,
+            intervals: 0,
             fire_spec,
             next_end: Millis::MAX,
         })
     }
 
+    /// Bytes held, kept up to date incrementally (this runs for every batch).
     fn size(&self) -> usize {
-        let rows: usize = self
-            .buffer
-            .iter()
-            .map(|(inp, t, k)| {
-                inp.keys
-                    .iter()
-                    .map(|a| a.get_array_memory_size())
-                    .sum::<usize>()
-                    + inp
-                        .args
-                        .iter()
-                        .flatten()
-                        .map(|a| a.get_array_memory_size())
-                        .sum::<usize>()
-                    + t.len() * 8
-                    + k.len() * 8
-            })
-            .sum();
-        rows + self.open.iter().map(|v| v.capacity() * 16).sum::<usize>()
+        self.buffer_bytes
+            + self.intervals * std::mem::size_of::<(Millis, Millis)>()
+            + self.open.len() * std::mem::size_of::<Vec<(Millis, Millis)>>()
             + self.key_values.as_ref().map(|k| k.size()).unwrap_or(0)
+    }
+
+    fn entry_bytes((input, times, kids): &(AggInput, Vec<Millis>, Vec<usize>)) -> usize {
+        input
+            .keys
+            .iter()
+            .chain(input.args.iter().flatten())
+            .map(|a| a.get_array_memory_size())
+            .sum::<usize>()
+            + times.len() * std::mem::size_of::<Millis>()
+            + kids.len() * std::mem::size_of::<usize>()
+    }
+
+    /// Buffers rows of open sessions.
+    fn buffer_rows(&mut self, entry: (AggInput, Vec<Millis>, Vec<usize>)) {
+        self.buffer_bytes += Self::entry_bytes(&entry);
+        self.buffer.push(entry);
     }
 
     /// Partition key id per row.
@@ -480,6 +488,7 @@ impl SessionState {
             return false;
         }
         list.splice(first..last, [(s, e)]);
+        self.intervals = self.intervals + 1 - (last - first);
         self.next_end = self.next_end.min(e);
         true
     }
@@ -496,6 +505,7 @@ impl SessionState {
             // Sessions of one key end in start order, so closed ones form a prefix.
             if split > 0 {
                 closed.insert(k, list.drain(..split).collect());
+                self.intervals -= split;
             }
             if let Some(&(_, e)) = list.first() {
                 next_end = next_end.min(e);
@@ -542,6 +552,7 @@ impl SessionState {
                 keep.push((kept, t, k));
             }
         }
+        self.buffer_bytes = keep.iter().map(Self::entry_bytes).sum();
         self.buffer = keep;
         if agg.num_groups() == 0 {
             return Ok(None);
@@ -692,7 +703,7 @@ impl WindowStream {
             }
         }
         if keep.len() == n {
-            session.buffer.push((input, times.values().to_vec(), kids));
+            session.buffer_rows((input, times.values().to_vec(), kids));
         } else if !keep.is_empty() {
             let idx = UInt32Array::from(keep);
             let t = idx
@@ -701,7 +712,7 @@ impl WindowStream {
                 .map(|&i| times.value(i as usize))
                 .collect();
             let k = idx.values().iter().map(|&i| kids[i as usize]).collect();
-            session.buffer.push((input.take(&idx)?, t, k));
+            session.buffer_rows((input.take(&idx)?, t, k));
         }
         self.reservation.try_resize(session.size())?;
         Ok(())
