@@ -48,6 +48,23 @@ impl StreamFilterExec {
     }
 }
 
+impl StreamFilterExec {
+    /// The filtered input.
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
+    /// The predicate.
+    pub fn predicate(&self) -> &Arc<dyn PhysicalExpr> {
+        &self.predicate
+    }
+
+    /// Columns kept after filtering.
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
+    }
+}
+
 impl DisplayAs for StreamFilterExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "StreamFilterExec: {}", self.predicate)?;

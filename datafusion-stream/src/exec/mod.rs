@@ -1,4 +1,5 @@
 //! Stateless streaming operators and the physical rule that installs them.
 
 pub mod filter;
+pub mod messages;
 pub mod pipeline;

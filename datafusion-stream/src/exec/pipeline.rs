@@ -24,7 +24,8 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::scan::StreamScanExec;
+use super::filter::StreamFilterExec;
+use super::messages::is_message_exec;
 
 /// One stateless stage.
 #[derive(Debug, Clone)]
@@ -52,7 +53,8 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Splits `plan` into the stream scan at its bottom and the stateless stages above it.
+    /// Splits `plan` into the message-producing operator at its bottom (a stream scan, a window,
+    /// ...: see [`super::messages`]) and the stateless stages above it.
     /// Anything else between them is rejected with a plan error naming the operator.
     pub fn extract(
         plan: &Arc<dyn ExecutionPlan>,
@@ -61,7 +63,7 @@ impl Pipeline {
         let mut stages = Vec::new();
         let mut node = Arc::clone(plan);
         loop {
-            if node.is::<StreamScanExec>() {
+            if is_message_exec(&node) {
                 stages.reverse();
                 return Ok((node, Pipeline { stages }));
             }
@@ -69,6 +71,12 @@ impl Pipeline {
                 stages.push(Stage::Filter {
                     predicate: Arc::clone(f.predicate()),
                     projection: f.projection().as_ref().map(|p| p.to_vec()),
+                });
+                Arc::clone(f.input())
+            } else if let Some(f) = node.downcast_ref::<StreamFilterExec>() {
+                stages.push(Stage::Filter {
+                    predicate: Arc::clone(f.predicate()),
+                    projection: f.projection().map(|p| p.to_vec()),
                 });
                 Arc::clone(f.input())
             } else if let Some(p) = node.downcast_ref::<ProjectionExec>() {
@@ -86,7 +94,7 @@ impl Pipeline {
                 Arc::clone(node.children()[0])
             } else {
                 return plan_err!(
-                    "{operator}: its input must be a stream with WHERE filters and projections only; found {} (joins, aggregates and sorts under a streaming window are not supported yet)",
+                    "{operator}: its input must be a stream with WHERE filters and projections only; found {} (only streams, streaming windows, sliding windows and stream joins produce rows with progress)",
                     node.name()
                 );
             };

@@ -462,6 +462,10 @@ impl PartitionIngest {
             SourceEvent::Watermark(t) => {
                 self.progress.event_time = self.progress.event_time.max(t);
             }
+            SourceEvent::RowtimeBound(t) => {
+                self.progress.rowtime = self.progress.rowtime.max(t.saturating_sub(1));
+                self.last_rowtime = self.last_rowtime.max(t);
+            }
             SourceEvent::Idle => self.progress.idle = true,
         }
         self.flush_progress();
@@ -628,5 +632,15 @@ impl Stream for PartitionIngest {
             }
             return Poll::Pending;
         }
+    }
+}
+
+impl crate::exec::messages::MessageExec for StreamScanExec {
+    fn execute_messages(
+        &self,
+        partition: usize,
+        context: &Arc<TaskContext>,
+    ) -> Result<crate::exec::messages::MessageStream> {
+        StreamScanExec::execute_messages(self, partition, context)
     }
 }

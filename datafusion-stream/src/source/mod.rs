@@ -38,6 +38,10 @@ pub enum SourceEvent {
     },
     /// An explicit event-time watermark: no row with event time `<= t` will follow.
     Watermark(Millis),
+    /// A rowtime bound (KDA/SQLstream): no row with ROWTIME `< t` will follow. Sources that
+    /// supply ROWTIME send these to move time forward without rows (in-application streams
+    /// forward the progress of the pumps that write them).
+    RowtimeBound(Millis),
     /// The partition has nothing to say for now; it does not hold back the combined watermark
     /// until it produces rows again.
     Idle,

@@ -38,7 +38,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_err, internal_err, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
-use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -48,17 +48,20 @@ use datafusion::physical_plan::execution_plan::{
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, Gauge, MetricBuilder, MetricsSet,
 };
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
 };
-use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 
 use super::aggregator::{AggInput, AggregateSpec, GroupedAggregator};
 use super::{TimeDomain, WindowKind};
+use crate::exec::messages::{
+    is_message_exec, Merged, MergedInputs, MessageExec, MessageInput, MessageStream,
+};
 use crate::exec::pipeline::Pipeline;
 use crate::runtime::{LateRowPolicy, StreamRuntime};
-use crate::scan::{Progress, StreamMessage, StreamScanExec};
+use crate::scan::{Progress, StreamMessage};
 use crate::time::{format_millis, Millis, WATERMARK_MIN};
 
 /// A GROUP BY item, physically.
@@ -72,7 +75,8 @@ pub enum OutputGroup {
     Key(usize),
 }
 
-/// Streaming window aggregate over a stream scan (plus fused stateless stages).
+/// Streaming window aggregate over a message source (a stream scan or another streaming
+/// operator, plus fused stateless stages).
 #[derive(Debug)]
 pub struct StreamWindowAggExec {
     scan: Arc<dyn ExecutionPlan>,
@@ -90,7 +94,8 @@ pub struct StreamWindowAggExec {
 }
 
 impl StreamWindowAggExec {
-    /// Creates the operator. `scan` must be a [`StreamScanExec`]; `pipeline` maps its batches
+    /// Creates the operator. `scan` must speak the message protocol
+    /// ([`crate::exec::messages`]); `pipeline` maps its batches
     /// to the rows `time`, `keys` and the aggregates are evaluated on.
     #[allow(clippy::too_many_arguments)]
     pub fn try_new(
@@ -105,9 +110,9 @@ impl StreamWindowAggExec {
         spec: AggregateSpec,
         schema: SchemaRef,
     ) -> Result<Self> {
-        if !scan.is::<StreamScanExec>() {
+        if !is_message_exec(&scan) {
             return internal_err!(
-                "StreamWindowAggExec needs a StreamScanExec input, got {}",
+                "StreamWindowAggExec needs a streaming input (scan, window, join), got {}",
                 scan.name()
             );
         }
@@ -229,7 +234,7 @@ impl ExecutionPlan for StreamWindowAggExec {
         }
         let mut scan = children.swap_remove(0);
         // Physical optimizer rules may wrap the scan (e.g. for cooperative scheduling).
-        while !scan.is::<StreamScanExec>() && scan.children().len() == 1 {
+        while !is_message_exec(&scan) && scan.children().len() == 1 {
             scan = Arc::clone(scan.children()[0]);
         }
         Ok(Arc::new(Self::try_new(
@@ -251,18 +256,43 @@ impl ExecutionPlan for StreamWindowAggExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let messages = self.execute_messages(partition, &context)?;
+        let batches = messages.filter_map(|m| async move {
+            match m {
+                Ok(StreamMessage::Batch(b)) => Some(Ok(b)),
+                Ok(StreamMessage::Progress(_)) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+impl MessageExec for StreamWindowAggExec {
+    /// Closed windows, each followed by the progress that closed it: every later output row
+    /// has a window end (and so a ROWTIME, where the end becomes ROWTIME) past that progress.
+    fn execute_messages(
+        &self,
+        partition: usize,
+        context: &Arc<TaskContext>,
+    ) -> Result<MessageStream> {
         if partition != 0 {
             return internal_err!(
                 "StreamWindowAggExec has one output partition, asked for {partition}"
             );
         }
-        let Some(scan) = self.scan.downcast_ref::<StreamScanExec>() else {
-            return internal_err!("StreamWindowAggExec input is not a stream scan");
+        let input = MessageInput {
+            source: Arc::clone(&self.scan),
+            pipeline: Pipeline::default(),
         };
-        let n = scan.properties().partitioning.partition_count();
-        let inputs = (0..n)
-            .map(|p| scan.execute_messages(p, &context).map(Some))
-            .collect::<Result<Vec<_>>>()?;
+        let inputs = MergedInputs::new(input.open(context)?);
         let runtime = StreamRuntime::from_task(&context);
         let reservation =
             MemoryConsumer::new("StreamWindowAggExec").register(context.memory_pool());
@@ -282,9 +312,7 @@ impl ExecutionPlan for StreamWindowAggExec {
                 schema: Arc::clone(&self.schema),
                 domain: self.domain,
             },
-            progress: vec![Progress::START; n],
             inputs,
-            next_input: 0,
             watermark: WATERMARK_MIN,
             windows: BTreeMap::new(),
             session,
@@ -294,10 +322,6 @@ impl ExecutionPlan for StreamWindowAggExec {
             metrics: WindowMetrics::new(&self.metrics),
             finished: false,
         }))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
     }
 }
 
@@ -577,14 +601,12 @@ impl SessionState {
 /// The running operator.
 struct WindowStream {
     plan: Plan,
-    inputs: Vec<Option<BoxStream<'static, Result<StreamMessage>>>>,
-    progress: Vec<Progress>,
-    next_input: usize,
+    inputs: MergedInputs,
     /// Everything with end - 1 <= watermark has fired.
     watermark: Millis,
     windows: BTreeMap<Millis, GroupedAggregator>,
     session: Option<SessionState>,
-    output: VecDeque<RecordBatch>,
+    output: VecDeque<StreamMessage>,
     reservation: MemoryReservation,
     late_policy: LateRowPolicy,
     metrics: WindowMetrics,
@@ -733,16 +755,15 @@ impl WindowStream {
         self.reservation.try_resize(size)
     }
 
-    fn on_progress(&mut self, input: usize, p: Progress) -> Result<()> {
-        self.progress[input] = p;
-        let pick = |p: &Progress| match self.plan.domain {
-            TimeDomain::EventTime => p.event_time,
-            TimeDomain::Rowtime => p.rowtime,
-        };
-        let combined = self.progress.iter().filter(|p| !p.idle).map(pick).min();
-        if let Some(w) = combined {
+    fn on_progress(&mut self, p: Progress) -> Result<()> {
+        if !p.idle {
+            let w = match self.plan.domain {
+                TimeDomain::EventTime => p.event_time,
+                TimeDomain::Rowtime => p.rowtime,
+            };
             self.advance(w)?;
         }
+        self.output.push_back(StreamMessage::Progress(p));
         Ok(())
     }
 
@@ -789,79 +810,51 @@ impl WindowStream {
 
     fn emit(&mut self, batch: RecordBatch) {
         self.metrics.windows_emitted.add(1);
-        self.output.push_back(batch);
+        self.output.push_back(StreamMessage::Batch(batch));
     }
 }
 
 impl Stream for WindowStream {
-    type Item = Result<RecordBatch>;
+    type Item = Result<StreamMessage>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         let timer = this.metrics.baseline.elapsed_compute().clone();
         loop {
-            if let Some(b) = this.output.pop_front() {
-                this.metrics.baseline.record_output(b.num_rows());
-                return Poll::Ready(Some(Ok(b)));
+            if let Some(m) = this.output.pop_front() {
+                if let StreamMessage::Batch(b) = &m {
+                    this.metrics.baseline.record_output(b.num_rows());
+                }
+                return Poll::Ready(Some(Ok(m)));
             }
             if this.finished {
                 return Poll::Ready(None);
             }
-            if this.inputs.iter().all(|i| i.is_none()) {
-                this.finished = true;
-                let _t = timer.timer();
-                if let Err(e) = this.advance(Millis::MAX) {
-                    return Poll::Ready(Some(Err(e)));
-                }
-                continue;
-            }
-            let n = this.inputs.len();
-            let mut any = false;
-            for k in 0..n {
-                let i = (this.next_input + k) % n;
-                let Some(input) = this.inputs[i].as_mut() else {
-                    continue;
-                };
-                match input.poll_next_unpin(cx) {
-                    Poll::Ready(Some(Ok(msg))) => {
-                        any = true;
-                        let _t = timer.timer();
-                        let r = match msg {
-                            StreamMessage::Batch(b) => this.on_batch(b),
-                            StreamMessage::Progress(p) => this.on_progress(i, p),
-                        };
-                        if let Err(e) = r {
-                            this.finished = true;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    }
-                    Poll::Ready(Some(Err(e))) => {
+            match this.inputs.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(msg))) => {
+                    let _t = timer.timer();
+                    let r = match msg {
+                        Merged::Batch { batch, .. } => this.on_batch(batch),
+                        Merged::Progress(p) => this.on_progress(p),
+                    };
+                    if let Err(e) = r {
                         this.finished = true;
                         return Poll::Ready(Some(Err(e)));
                     }
-                    Poll::Ready(None) => {
-                        any = true;
-                        this.inputs[i] = None;
-                        this.progress[i] = Progress::END;
-                        let _t = timer.timer();
-                        if let Err(e) = this.on_progress(i, Progress::END) {
-                            this.finished = true;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    }
-                    Poll::Pending => {}
                 }
-            }
-            this.next_input = (this.next_input + 1) % n.max(1);
-            if !any {
-                return Poll::Pending;
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    let _t = timer.timer();
+                    if let Err(e) = this.advance(Millis::MAX) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
-    }
-}
-
-impl RecordBatchStream for WindowStream {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.plan.schema)
     }
 }
