@@ -593,6 +593,7 @@ fn stream_context(batches: &Arc<Vec<RecordBatch>>) -> Result<StreamContext> {
         clock: ManualClock::new(0),
         idle_timeout: None,
         late_rows: LateRowPolicy::Drop,
+        errors: std::sync::Arc::new(datafusion_stream::errors::FailOnError),
         ..StreamRuntime::default()
     };
     let ctx = StreamContext::with_runtime(runtime);

@@ -60,6 +60,7 @@ fn run(pairs: &[(&str, &str)], p: usize, steps: &[u64]) -> Vec<RecordBatch> {
     let ctx = SourceContext {
         clock: clock.clone(),
         batch_size: 8192,
+        errors: std::sync::Arc::new(datafusion_stream::errors::FailOnError),
     };
     let mut stream = src.open(p, &ctx).unwrap();
     let mut out = drain(&mut stream);
@@ -77,6 +78,7 @@ fn rate_is_honoured_by_the_clock() {
     let ctx = SourceContext {
         clock: clock.clone(),
         batch_size: 8192,
+        errors: std::sync::Arc::new(datafusion_stream::errors::FailOnError),
     };
     let mut stream = src.open(0, &ctx).unwrap();
     assert_eq!(
@@ -167,6 +169,7 @@ fn bounded_by_rows() {
     let ctx = SourceContext {
         clock: clock.clone(),
         batch_size: 4,
+        errors: std::sync::Arc::new(datafusion_stream::errors::FailOnError),
     };
     let mut stream = src.open(0, &ctx).unwrap();
     clock.advance_by(Duration::from_secs(10));
@@ -221,6 +224,7 @@ fn manual_context() -> (StreamContext, Arc<ManualClock>) {
         tick_interval: Duration::from_millis(100),
         idle_timeout: None,
         late_rows: LateRowPolicy::Fail,
+        errors: std::sync::Arc::new(datafusion_stream::errors::FailOnError),
     });
     register_all(&ctx);
     (ctx, clock)

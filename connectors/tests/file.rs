@@ -48,6 +48,7 @@ fn context() -> StreamContext {
         tick_interval: Duration::from_millis(100),
         idle_timeout: None,
         late_rows: LateRowPolicy::Drop,
+        errors: std::sync::Arc::new(datafusion_stream::errors::FailOnError),
     });
     register_all(&ctx);
     ctx

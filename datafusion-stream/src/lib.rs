@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 pub mod context;
+pub mod errors;
 pub mod exec;
 pub mod runtime;
 pub mod scan;

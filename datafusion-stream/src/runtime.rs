@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use datafusion::execution::TaskContext;
 
+use crate::errors::{ErrorSink, FailOnError};
 use crate::time::{StreamClock, SystemClock};
 
 /// What a window operator does with a row that arrives after its window was emitted.
@@ -43,6 +44,8 @@ pub struct StreamRuntime {
     pub idle_timeout: Option<Duration>,
     /// What window operators do with late rows.
     pub late_rows: LateRowPolicy,
+    /// Where rejected records and failed rows go (default: fail the query).
+    pub errors: Arc<dyn ErrorSink>,
 }
 
 impl Default for StreamRuntime {
@@ -52,6 +55,7 @@ impl Default for StreamRuntime {
             tick_interval: Duration::from_millis(100),
             idle_timeout: Some(Duration::from_secs(5)),
             late_rows: LateRowPolicy::Drop,
+            errors: Arc::new(FailOnError),
         }
     }
 }

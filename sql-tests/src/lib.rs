@@ -99,6 +99,7 @@ impl StreamDb {
             tick_interval: Duration::from_millis(100),
             idle_timeout: None,
             late_rows: LateRowPolicy::Drop,
+            errors: std::sync::Arc::new(datafusion_stream::errors::FailOnError),
         });
         Self {
             ctx,

@@ -65,6 +65,8 @@ pub struct SourceContext {
     pub clock: Arc<dyn StreamClock>,
     /// Preferred number of rows per batch.
     pub batch_size: usize,
+    /// Where records the source cannot decode go (see [`crate::errors`]).
+    pub errors: Arc<dyn crate::errors::ErrorSink>,
 }
 
 /// An unbounded (or bounded, for replays of files) partitioned source of record batches.
