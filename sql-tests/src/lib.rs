@@ -17,6 +17,8 @@
 //! `POLL` drives the query in the calling task until every operator would block, so results
 //! are deterministic and nothing sleeps.
 
+pub mod kda;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,7 +77,7 @@ fn after_words(sql: &str, n: usize) -> &str {
     rest
 }
 
-fn parse_ts(s: &str) -> Result<i64> {
+pub(crate) fn parse_ts(s: &str) -> Result<i64> {
     let s = s.trim().trim_matches('\'');
     let arr: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![s]));
     let t = cast(&arr, &DataType::Timestamp(TimeUnit::Millisecond, None))?;

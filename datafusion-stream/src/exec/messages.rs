@@ -28,6 +28,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 
 use super::pipeline::Pipeline;
+use crate::runtime::StreamRuntime;
 use crate::scan::{Progress, StreamMessage, StreamScanExec};
 use crate::time::WATERMARK_MIN;
 
@@ -90,7 +91,9 @@ impl MessageInput {
         self.source.properties().partitioning.partition_count()
     }
 
-    /// Opens every partition of the source, with the pipeline applied to each batch.
+    /// Opens every partition of the source, with the pipeline applied to each batch. A row
+    /// whose expressions fail is reported to the runtime's error sink
+    /// ([`Pipeline::apply_isolating`]).
     pub fn open(&self, context: &Arc<TaskContext>) -> Result<Vec<MessageStream>> {
         let Some(exec) = as_message_exec(&self.source) else {
             return plan_err!(
@@ -105,9 +108,14 @@ impl MessageInput {
                     return Ok(raw);
                 }
                 let pipeline = self.pipeline.clone();
+                let runtime = StreamRuntime::from_task(context);
                 let mapped = raw.filter_map(move |m| {
                     let out = match m {
-                        Ok(StreamMessage::Batch(b)) => match pipeline.apply(b) {
+                        Ok(StreamMessage::Batch(b)) => match pipeline.apply_isolating(
+                            b,
+                            runtime.errors.as_ref(),
+                            runtime.clock.now(),
+                        ) {
                             Ok(Some(b)) => Some(Ok(StreamMessage::Batch(b))),
                             Ok(None) => None,
                             Err(e) => Some(Err(e)),

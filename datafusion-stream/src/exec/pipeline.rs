@@ -14,11 +14,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::cast::as_boolean_array;
-use datafusion::common::{plan_err, Result};
+use datafusion::common::{plan_err, DataFusionError, Result};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -26,6 +29,9 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::filter::StreamFilterExec;
 use super::messages::is_message_exec;
+use crate::errors::{ErrorRecord, ErrorSink};
+use crate::scan::is_rowtime;
+use crate::time::Millis;
 
 /// One stateless stage.
 #[derive(Debug, Clone)]
@@ -142,6 +148,77 @@ impl Pipeline {
         }
         Ok((batch.num_rows() > 0).then_some(batch))
     }
+}
+
+impl Pipeline {
+    /// Like [`Self::apply`], but a row whose expressions fail (division by zero, a bad cast)
+    /// is reported to `errors` and left out, and the other rows of the batch go on. The sink
+    /// decides: a collecting sink (KDA's error_stream) keeps the query running, the default
+    /// sink fails it with the row named.
+    pub fn apply_isolating(
+        &self,
+        batch: RecordBatch,
+        errors: &dyn ErrorSink,
+        now: Millis,
+    ) -> Result<Option<RecordBatch>> {
+        match self.apply(batch.clone()) {
+            Ok(out) => Ok(out),
+            Err(first) => {
+                let schema = batch.schema();
+                let mut kept = Vec::new();
+                for i in 0..batch.num_rows() {
+                    let row = batch.slice(i, 1);
+                    match self.apply(row.clone()) {
+                        Ok(Some(b)) => kept.push(b),
+                        Ok(None) => {}
+                        Err(e) => errors.report(row_error(&row, &e, now))?,
+                    }
+                }
+                if batch.num_rows() == 0 {
+                    return Err(first);
+                }
+                let Some(out_schema) = kept.first().map(|b| b.schema()) else {
+                    return Ok(None);
+                };
+                let _ = schema;
+                Ok(Some(concat_batches(&out_schema, &kept)?))
+            }
+        }
+    }
+}
+
+/// An error-stream record for one failed row: its ROWTIME (if it has one) and its values.
+pub fn row_error(row: &RecordBatch, e: &DataFusionError, now: Millis) -> ErrorRecord {
+    let schema = row.schema();
+    let mut rowtime = None;
+    let mut text = Vec::new();
+    let options = FormatOptions::default().with_null("null");
+    for (i, f) in schema.fields().iter().enumerate() {
+        let col = row.column(i);
+        if is_rowtime(f) {
+            if let Some(ts) = col
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .filter(|a| a.is_valid(0))
+            {
+                rowtime = Some(ts.value(0));
+            }
+            continue;
+        }
+        let v = ArrayFormatter::try_new(col.as_ref(), &options)
+            .map(|fm| fm.value(0).to_string())
+            .unwrap_or_else(|_| "?".into());
+        text.push(format!("{}={}", f.name(), v));
+    }
+    let message = e.to_string();
+    let lower = message.to_ascii_lowercase();
+    let name = if lower.contains("divide by zero") || lower.contains("division by zero") {
+        "Division_By_Zero"
+    } else if lower.contains("cast") || lower.contains("overflow") {
+        "Conversion_Error"
+    } else {
+        "Runtime_Error"
+    };
+    ErrorRecord::error(now, name, message, rowtime, text.join(", ").into_bytes())
 }
 
 impl std::fmt::Display for Pipeline {

@@ -10,6 +10,7 @@
 //! detecting idleness and merging processing-time ticks is done once, by the scan, for every
 //! source alike.
 
+pub mod channel;
 pub mod replay;
 
 use std::collections::HashMap;

@@ -173,6 +173,11 @@ impl ReplayHandle {
         self.send(partition, SourceEvent::Watermark(t))
     }
 
+    /// Pushes a rowtime bound: no row with ROWTIME before `t` follows on this partition.
+    pub fn rowtime_bound(&self, partition: usize, t: Millis) -> Result<()> {
+        self.send(partition, SourceEvent::RowtimeBound(t))
+    }
+
     /// Marks a partition idle.
     pub fn idle(&self, partition: usize) -> Result<()> {
         self.send(partition, SourceEvent::Idle)
