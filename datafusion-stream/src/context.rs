@@ -83,6 +83,7 @@ pub fn register_window_functions(ctx: &SessionContext) {
     ] {
         ctx.register_udtf(f.name(), Arc::new(f));
     }
+    crate::window::functions::register_group_window_functions(ctx);
 }
 
 /// A streaming SQL context.

@@ -15,11 +15,24 @@
 //! ```
 //!
 //! State (all of it Arrow-convertible for checkpoints, see
-//! [`super::aggregator::GroupedAggregator::into_state`]): the open windows (TUMBLE/HOP:
+//! [`super::aggregator::GroupedAggregator::into_state`]): the open windows (TUMBLE/HOP/STAGGER:
 //! `BTreeMap<window start, GroupedAggregator>`; SESSION: open session intervals per partition
 //! key plus the rows of open sessions), the per-input watermarks, and the fired watermark. A
 //! window's state is freed when it fires; memory is tracked by a `MemoryReservation`, so it is
 //! bounded by open windows × keys, not by the number of events.
+//!
+//! STAGGER keeps, besides the windows by start, which windows each key has open:
+//!
+//! ```text
+//!  row (key, t) ─► RowConverter ─► open: HashMap<key row bytes, [starts]> ─┬─ t in [s, s+size) of an open
+//!                                                                           │  window of the key → window s
+//!                                                                           ├─ t <= watermark → late
+//!                                                                           └─ else open [t, t+size):
+//!                                                                              windows[t] (aggregator keyed
+//!                                                                              by the GROUP BY keys), opened[t]
+//!  watermark >= s + size - 1 ─► windows[s] fires; every key in opened[s] forgets s (and is dropped
+//!                               from `open` when it has no window left, so keys do not pile up)
+//! ```
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -35,6 +48,7 @@ use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
 };
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_err, internal_err, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -300,6 +314,10 @@ impl MessageExec for StreamWindowAggExec {
             WindowKind::Session { gap } => Some(SessionState::try_new(self, gap)?),
             _ => None,
         };
+        let stagger = match self.kind {
+            WindowKind::Stagger { size } => Some(StaggerState::try_new(&self.spec, size)?),
+            _ => None,
+        };
         Ok(Box::pin(WindowStream {
             plan: Plan {
                 pipeline: self.pipeline.clone(),
@@ -315,7 +333,9 @@ impl MessageExec for StreamWindowAggExec {
             inputs,
             watermark: WATERMARK_MIN,
             windows: BTreeMap::new(),
+            windows_bytes: 0,
             session,
+            stagger,
             output: VecDeque::new(),
             reservation,
             late_policy: runtime.late_rows,
@@ -598,6 +618,98 @@ impl SessionState {
     }
 }
 
+/// STAGGER windows: which windows each partition key (the GROUP BY keys) has open.
+struct StaggerState {
+    size: Millis,
+    /// Encodes key columns to comparable bytes (NULLs equal); `None` without keys.
+    converter: Option<RowConverter>,
+    /// Open window starts per key, ascending.
+    open: HashMap<Box<[u8]>, Vec<Millis>>,
+    /// Keys that opened a window at each start.
+    opened: BTreeMap<Millis, Vec<Box<[u8]>>>,
+    /// Bytes of `open` and `opened`.
+    bytes: usize,
+}
+
+impl StaggerState {
+    fn try_new(spec: &AggregateSpec, size: Millis) -> Result<Self> {
+        let fields = spec.key_schema.fields();
+        let converter = if fields.is_empty() {
+            None
+        } else {
+            Some(RowConverter::new(
+                fields
+                    .iter()
+                    .map(|f| SortField::new(f.data_type().clone()))
+                    .collect(),
+            )?)
+        };
+        Ok(Self {
+            size,
+            converter,
+            open: HashMap::new(),
+            opened: BTreeMap::new(),
+            bytes: 0,
+        })
+    }
+
+    /// The key of every row, as comparable bytes.
+    fn key_rows(&self, keys: &[ArrayRef]) -> Result<Option<Rows>> {
+        match &self.converter {
+            None => Ok(None),
+            Some(c) => Ok(Some(c.convert_columns(keys)?)),
+        }
+    }
+
+    /// The earliest-opened window of `key` that contains `t`.
+    fn find(&self, key: &[u8], t: Millis) -> Option<Millis> {
+        self.open
+            .get(key)?
+            .iter()
+            .copied()
+            .find(|&s| s <= t && t < s.saturating_add(self.size))
+    }
+
+    /// Opens `[t, t + size)` for `key`.
+    fn open_window(&mut self, key: &[u8], t: Millis) {
+        let entry = match self.open.get_mut(key) {
+            Some(e) => e,
+            None => {
+                self.bytes += Self::key_bytes(key);
+                self.open.entry(key.into()).or_default()
+            }
+        };
+        let at = entry.partition_point(|&s| s < t);
+        entry.insert(at, t);
+        self.opened.entry(t).or_default().push(key.into());
+        self.bytes += Self::key_bytes(key) + 2 * std::mem::size_of::<Millis>();
+    }
+
+    /// Forgets the windows that started at `start` (they fired).
+    fn close(&mut self, start: Millis) {
+        for key in self.opened.remove(&start).unwrap_or_default() {
+            self.bytes = self
+                .bytes
+                .saturating_sub(Self::key_bytes(&key) + 2 * std::mem::size_of::<Millis>());
+            if let Some(starts) = self.open.get_mut(&key) {
+                starts.retain(|&s| s != start);
+                if starts.is_empty() {
+                    self.open.remove(&key);
+                    self.bytes = self.bytes.saturating_sub(Self::key_bytes(&key));
+                }
+            }
+        }
+    }
+
+    fn key_bytes(key: &[u8]) -> usize {
+        key.len() + std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<Vec<Millis>>()
+    }
+
+    fn size(&self) -> usize {
+        self.bytes + self.converter.as_ref().map(|c| c.size()).unwrap_or(0)
+    }
+}
+
 /// The running operator.
 struct WindowStream {
     plan: Plan,
@@ -605,7 +717,10 @@ struct WindowStream {
     /// Everything with end - 1 <= watermark has fired.
     watermark: Millis,
     windows: BTreeMap<Millis, GroupedAggregator>,
+    /// Bytes of `windows`, kept up to date incrementally.
+    windows_bytes: usize,
     session: Option<SessionState>,
+    stagger: Option<StaggerState>,
     output: VecDeque<StreamMessage>,
     reservation: MemoryReservation,
     late_policy: LateRowPolicy,
@@ -648,6 +763,11 @@ impl WindowStream {
             self.session = Some(session);
             return r;
         }
+        if let Some(mut stagger) = self.stagger.take() {
+            let r = self.on_stagger_batch(&mut stagger, input, &times);
+            self.stagger = Some(stagger);
+            return r;
+        }
         // Fast path, the common case of in-order input: a TUMBLE batch that lies entirely in
         // one open window updates it with the whole batch, with no per-row work.
         if let WindowKind::Tumble { size, offset } = self.plan.kind {
@@ -657,7 +777,7 @@ impl WindowStream {
                     if start == WindowKind::last_start(size, offset, hi)
                         && start.saturating_add(size).saturating_sub(1) > self.watermark
                     {
-                        self.window(start)?.update(&input)?;
+                        self.update_window(start, &input)?;
                         return self.track_memory();
                     }
                 }
@@ -685,14 +805,57 @@ impl WindowStream {
                 per_window.entry(s).or_default().push(i as u32);
             }
         }
+        self.update_windows(per_window, &input)?;
+        self.track_memory()
+    }
+
+    /// Updates each window with its rows of `input`.
+    fn update_windows(
+        &mut self,
+        per_window: BTreeMap<Millis, Vec<u32>>,
+        input: &AggInput,
+    ) -> Result<()> {
         for (s, idx) in per_window {
-            if idx.len() == n {
-                self.window(s)?.update(&input)?;
+            if idx.len() == input.num_rows {
+                self.update_window(s, input)?;
             } else {
                 let part = input.take(&UInt32Array::from(idx))?;
-                self.window(s)?.update(&part)?;
+                self.update_window(s, &part)?;
             }
         }
+        Ok(())
+    }
+
+    /// STAGGER: finds or opens each row's window (see the module docs).
+    fn on_stagger_batch(
+        &mut self,
+        stagger: &mut StaggerState,
+        input: AggInput,
+        times: &TimestampMillisecondArray,
+    ) -> Result<()> {
+        let rows = stagger.key_rows(&input.keys)?;
+        let mut per_window: BTreeMap<Millis, Vec<u32>> = BTreeMap::new();
+        for i in 0..input.num_rows {
+            if times.is_null(i) {
+                self.metrics.null_time_rows.add(1);
+                continue;
+            }
+            let t = times.value(i);
+            let key: &[u8] = rows.as_ref().map(|r| r.row(i).data()).unwrap_or(&[]);
+            let start = match stagger.find(key, t) {
+                Some(s) => s,
+                None if t <= self.watermark => {
+                    self.late(t)?;
+                    continue;
+                }
+                None => {
+                    stagger.open_window(key, t);
+                    t
+                }
+            };
+            per_window.entry(start).or_default().push(i as u32);
+        }
+        self.update_windows(per_window, &input)?;
         self.track_memory()
     }
 
@@ -740,19 +903,24 @@ impl WindowStream {
         Ok(())
     }
 
-    fn window(&mut self, start: Millis) -> Result<&mut GroupedAggregator> {
-        if !self.windows.contains_key(&start) {
-            self.windows
-                .insert(start, GroupedAggregator::try_new(&self.plan.spec)?);
-        }
-        self.windows
-            .get_mut(&start)
-            .ok_or_else(|| datafusion::common::DataFusionError::Internal("window vanished".into()))
+    /// Adds rows to the window starting at `start`, creating it if needed.
+    fn update_window(&mut self, start: Millis, input: &AggInput) -> Result<()> {
+        let w = match self.windows.entry(start) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(GroupedAggregator::try_new(&self.plan.spec)?)
+            }
+        };
+        let before = w.size();
+        w.update(input)?;
+        let after = w.size();
+        self.windows_bytes = (self.windows_bytes + after).saturating_sub(before);
+        Ok(())
     }
 
     fn track_memory(&mut self) -> Result<()> {
-        let size: usize = self.windows.values().map(|w| w.size()).sum();
-        self.reservation.try_resize(size)
+        let stagger = self.stagger.as_ref().map(|s| s.size()).unwrap_or(0);
+        self.reservation.try_resize(self.windows_bytes + stagger)
     }
 
     fn on_progress(&mut self, p: Progress) -> Result<()> {
@@ -794,6 +962,10 @@ impl WindowStream {
             let Some(agg) = self.windows.remove(&start) else {
                 break;
             };
+            self.windows_bytes = self.windows_bytes.saturating_sub(agg.size());
+            if let Some(stagger) = self.stagger.as_mut() {
+                stagger.close(start);
+            }
             let (keys, aggs) = agg.finish()?;
             let rows = aggs
                 .first()

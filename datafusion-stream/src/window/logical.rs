@@ -1,21 +1,42 @@
 //! The `StreamWindowAggregate` logical node and the analyzer rule that creates it.
 //!
+//! Two ways to write a window aggregate reach the same node:
+//!
 //! ```text
-//!  Aggregate(group: window_start, window_end, k; aggr: count(*))     StreamWindowAggregate
-//!    Filter(v > 0)                                           ──►       Filter(v > 0)
-//!      TableScan tumble()  [WindowedTable over stream t]                 TableScan tumble() [StreamTable t]
+//!  window table function (input: a named stream)       group-window function (input: any stream plan)
+//!
+//!  Aggregate(group: window_start, window_end, k)        Aggregate(group: tumble_end(ts, 1 min), k)
+//!    Filter(v > 0)                                        SubqueryAlias / Projection / Filter / ...
+//!      TableScan tumble() [WindowedTable over t]            TableScan t | StreamWindowAggregate | ...
+//!                 │                                                  │
+//!                 ▼                                                  ▼
+//!  StreamWindowAggregate                                StreamWindowAggregate
+//!    Filter(v > 0)                                        <the aggregate's input, unchanged>
+//!      TableScan tumble() [StreamTable t]
 //! ```
 //!
 //! The rule keeps the aggregate's output schema, so everything above it is unchanged. Between
-//! the window function and the aggregate only `WHERE` (Filter), aliases and projections that do
-//! not touch `window_start`/`window_end` are allowed.
+//! a window table function and the aggregate only `WHERE` (Filter), aliases and projections that
+//! do not touch `window_start`/`window_end` are allowed. Group-window functions
+//! ([`super::functions`]) may sit over any plan that reads a stream.
+//!
+//! Checks, each a plan error that says what to write instead:
+//! * all group-window calls of one GROUP BY are of one window with identical arguments;
+//! * the time argument is ROWTIME (a column carrying [`ROWTIME_METADATA_KEY`], which plain
+//!   column projections and aliases keep), the event-time column of a stream with a declared
+//!   watermark, or the window end of a window aggregate below (windows over windows);
+//! * an aggregate or DISTINCT over a stream without any window is rejected (it would never
+//!   emit);
+//! * `stagger_start`/`stagger_end` anywhere but the GROUP BY of a streaming aggregate.
+//!
+//! [`ROWTIME_METADATA_KEY`]: crate::time::ROWTIME_METADATA_KEY
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{plan_err, Column, DFSchemaRef, Result};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::logical_expr::{
@@ -24,8 +45,14 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
+use datafusion::arrow::datatypes::DataType;
+
+use super::functions::{
+    contains_group_window_call, group_window_call, GroupWindowCall, GroupWindowFamily, WindowBound,
+};
 use super::tvf::{WindowedTable, WINDOW_END, WINDOW_START};
 use super::{TimeDomain, WindowKind};
+use crate::scan::{is_rowtime, StreamTable};
 
 /// One GROUP BY item of a window aggregate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -100,9 +127,12 @@ impl UserDefinedLogicalNodeCore for StreamWindowAggregate {
         let group: Vec<String> = self
             .group
             .iter()
-            .map(|g| match g {
-                GroupItem::WindowStart => WINDOW_START.to_string(),
-                GroupItem::WindowEnd => WINDOW_END.to_string(),
+            .enumerate()
+            .map(|(i, g)| match g {
+                // `window_start`/`window_end`, or the group-window function call
+                GroupItem::WindowStart | GroupItem::WindowEnd => {
+                    self.schema.field(i).name().to_string()
+                }
                 GroupItem::Key(e) => e.to_string(),
             })
             .collect();
@@ -257,10 +287,8 @@ fn resolve(input: &LogicalPlan, name: &str, what: &str, fname: &str) -> Result<E
     }
 }
 
-fn rewrite_aggregate(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
-    let Some((_, w)) = windowed_scan(&agg.input) else {
-        return Ok(None);
-    };
+/// Aggregate over a window table function.
+fn rewrite_tvf_aggregate(agg: &Aggregate, w: WindowedTable) -> Result<LogicalPlan> {
     let fname = w.kind.name();
     let mut group = Vec::with_capacity(agg.group_expr.len());
     for e in &agg.group_expr {
@@ -304,22 +332,325 @@ fn rewrite_aggregate(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
         aggr: agg.aggr_expr.clone(),
         schema: agg.schema.clone(),
     };
-    Ok(Some(LogicalPlan::Extension(Extension {
+    Ok(LogicalPlan::Extension(Extension {
         node: Arc::new(node),
-    })))
+    }))
+}
+
+fn rewrite_aggregate(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
+    let calls: Vec<(usize, GroupWindowCall)> = agg
+        .group_expr
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| group_window_call(e).map(|c| (i, c)))
+        .collect();
+    if let Some(e) = agg
+        .group_expr
+        .iter()
+        .find(|e| group_window_call(e).is_none() && contains_group_window_call(e, None))
+    {
+        return plan_err!(
+            "GROUP BY {e}: a group-window function (tumble_start, tumble_end, stagger_start, stagger_end) must be a GROUP BY item by itself, not part of an expression"
+        );
+    }
+    if let Some((_, w)) = windowed_scan(&agg.input) {
+        if let Some((_, c)) = calls.first() {
+            return plan_err!(
+                "{}: cannot combine the window table function {} with the group-window function {}; use one of them",
+                w.kind.name(),
+                w.kind.name(),
+                c.name
+            );
+        }
+        return rewrite_tvf_aggregate(agg, w).map(Some);
+    }
+    let streams = stream_names(&agg.input);
+    if streams.is_empty() {
+        // Batch input: tumble_start/tumble_end are ordinary scalar functions.
+        if let Some((_, c)) = calls
+            .iter()
+            .find(|(_, c)| c.family == GroupWindowFamily::Stagger)
+        {
+            return plan_err!(
+                "{}: a STAGGER window needs a stream as input; this GROUP BY reads only tables",
+                c.name
+            );
+        }
+        return Ok(None);
+    }
+    if calls.is_empty() {
+        return plan_err!(
+            "a streaming GROUP BY needs a monotonic ROWTIME-based grouping expression: this aggregate over stream {} has no window, so it would never emit. Group by a window: GROUP BY tumble_end({}, INTERVAL '1' MINUTE), ... (or tumble_start, stagger_start, stagger_end; the time may also be an event-time column with a WATERMARK), or use FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(col), size)) GROUP BY window_start, window_end, ...",
+            streams.join(", "),
+            rowtime_names(&agg.input).first().map(String::as_str).unwrap_or("rowtime")
+        );
+    }
+    rewrite_group_window_aggregate(agg, &calls).map(Some)
+}
+
+/// Aggregate whose GROUP BY contains group-window functions, over a streaming input.
+fn rewrite_group_window_aggregate(
+    agg: &Aggregate,
+    calls: &[(usize, GroupWindowCall)],
+) -> Result<LogicalPlan> {
+    let (_, first) = &calls[0];
+    for (_, c) in &calls[1..] {
+        if c.family != first.family || c.args != first.args {
+            let show = |c: &GroupWindowCall| {
+                format!(
+                    "{}({})",
+                    c.name,
+                    c.args
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return plan_err!(
+                "GROUP BY has two different windows, {} and {}: all window functions of one GROUP BY must be of the same window (tumble_* or stagger_*) with identical time and size arguments",
+                show(first),
+                show(c)
+            );
+        }
+    }
+    let kind = first.kind()?;
+    let fname = first.name;
+    let Some(time) = first.time() else {
+        return plan_err!("{fname}: the time argument is missing");
+    };
+    let domain = time_domain(&agg.input, time, fname)?;
+    if let Some(e) = agg
+        .aggr_expr
+        .iter()
+        .find(|e| contains_group_window_call(e, Some(GroupWindowFamily::Stagger)))
+    {
+        return plan_err!(
+            "{e}: stagger_start/stagger_end can only be GROUP BY items, not aggregate arguments"
+        );
+    }
+    let mut group = Vec::with_capacity(agg.group_expr.len());
+    for (i, e) in agg.group_expr.iter().enumerate() {
+        let item = match calls.iter().find(|(j, _)| *j == i) {
+            Some((_, c)) => match c.bound {
+                WindowBound::Start => GroupItem::WindowStart,
+                WindowBound::End => GroupItem::WindowEnd,
+            },
+            None => {
+                if let Expr::GroupingSet(_) = e {
+                    return plan_err!(
+                        "{fname}: GROUPING SETS, CUBE and ROLLUP are not supported on window aggregates"
+                    );
+                }
+                GroupItem::Key(e.clone())
+            }
+        };
+        group.push(item);
+    }
+    let node = StreamWindowAggregate {
+        input: agg.input.as_ref().clone(),
+        kind,
+        domain,
+        time: time.clone(),
+        partition_keys: vec![],
+        group,
+        aggr: agg.aggr_expr.clone(),
+        schema: agg.schema.clone(),
+    };
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(node),
+    }))
+}
+
+fn strip_casts(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => strip_casts(&a.expr),
+        Expr::Cast(c) => strip_casts(&c.expr),
+        Expr::TryCast(c) => strip_casts(&c.expr),
+        e => e,
+    }
+}
+
+/// Where a column of a plan comes from, as far as time is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeOrigin {
+    /// A stream's ROWTIME.
+    Rowtime,
+    /// A stream's declared event-time column.
+    EventTime,
+    /// The window end of a window aggregate on that time domain.
+    WindowEnd(TimeDomain),
+    /// The window start of a window aggregate.
+    WindowStart,
+    /// A plain column of a stream (no watermark).
+    Plain,
+}
+
+fn stream_of(scan: &TableScan) -> Option<StreamTable> {
+    let provider = source_as_provider(&scan.source).ok()?;
+    if let Some(s) = provider.downcast_ref::<StreamTable>() {
+        return Some(s.clone());
+    }
+    provider
+        .downcast_ref::<WindowedTable>()
+        .map(|w| w.stream.clone())
+}
+
+/// Follows column `idx` of `plan` down through renames to its origin.
+fn time_origin(plan: &LogicalPlan, idx: usize) -> Option<TimeOrigin> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let stream = stream_of(scan)?;
+            let field = scan.projected_schema.field(idx);
+            if is_rowtime(field) {
+                Some(TimeOrigin::Rowtime)
+            } else if stream.event_time().map(|e| e.column.as_str()) == Some(field.name()) {
+                Some(TimeOrigin::EventTime)
+            } else {
+                Some(TimeOrigin::Plain)
+            }
+        }
+        LogicalPlan::Projection(p) => match strip_alias(p.expr.get(idx)?) {
+            Expr::Column(c) => time_origin(&p.input, p.input.schema().index_of_column(c).ok()?),
+            _ => None,
+        },
+        LogicalPlan::SubqueryAlias(s) => time_origin(&s.input, idx),
+        LogicalPlan::Filter(f) => time_origin(&f.input, idx),
+        LogicalPlan::Sort(s) => time_origin(&s.input, idx),
+        LogicalPlan::Limit(l) => time_origin(&l.input, idx),
+        LogicalPlan::Extension(e) => {
+            let w = e.node.as_any().downcast_ref::<StreamWindowAggregate>()?;
+            match w.group.get(idx)? {
+                GroupItem::WindowEnd => Some(TimeOrigin::WindowEnd(w.domain)),
+                GroupItem::WindowStart => Some(TimeOrigin::WindowStart),
+                GroupItem::Key(_) => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn strip_alias(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => strip_alias(&a.expr),
+        e => e,
+    }
+}
+
+/// The time domain of a group window's time argument, or a plan error saying what is allowed.
+fn time_domain(input: &LogicalPlan, time: &Expr, fname: &str) -> Result<TimeDomain> {
+    let rowtime = rowtime_names(input)
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "rowtime".to_string());
+    let allowed = format!(
+        "the time of a streaming window must be the stream's ROWTIME column ({rowtime}), an event-time column declared with WATERMARK FOR col AS col - INTERVAL '<n>' <unit> in CREATE STREAM, or the window end (tumble_end/stagger_end/window_end) of a window aggregate below"
+    );
+    let Expr::Column(c) = strip_casts(time) else {
+        return plan_err!("{fname}({time}, ...): the time argument must be a column; {allowed}");
+    };
+    let schema = input.schema();
+    let idx = schema.index_of_column(c)?;
+    let field = schema.field(idx);
+    if !matches!(field.data_type(), DataType::Timestamp(_, _)) {
+        return plan_err!(
+            "{fname}: the time column '{}' must be a TIMESTAMP, but it is {}",
+            c.name,
+            field.data_type()
+        );
+    }
+    if is_rowtime(field) {
+        return Ok(TimeDomain::Rowtime);
+    }
+    match time_origin(input, idx) {
+        Some(TimeOrigin::Rowtime) => Ok(TimeDomain::Rowtime),
+        Some(TimeOrigin::EventTime) => Ok(TimeDomain::EventTime),
+        Some(TimeOrigin::WindowEnd(d)) => Ok(d),
+        Some(TimeOrigin::WindowStart) => plan_err!(
+            "{fname}: the time column '{}' is the window start of a window aggregate below; windows that are closed do not bound later window starts, so window over its window end instead (tumble_end/stagger_end/window_end)",
+            c.name
+        ),
+        Some(TimeOrigin::Plain) | None => plan_err!(
+            "{fname}: the time column '{}' is neither ROWTIME nor an event-time column with a watermark; {allowed}",
+            c.name
+        ),
+    }
+}
+
+/// Names of the streams read by `plan` (empty for a batch plan).
+fn stream_names(plan: &LogicalPlan) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = plan.apply(|p| {
+        if let LogicalPlan::TableScan(scan) = p {
+            if let Some(s) = stream_of(scan) {
+                names.push(s.name().to_string());
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Names of the ROWTIME columns of the streams read by `plan`.
+fn rowtime_names(plan: &LogicalPlan) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = plan.apply(|p| {
+        if let LogicalPlan::TableScan(scan) = p {
+            if let Some(s) = stream_of(scan) {
+                names.push(s.rowtime_column().to_string());
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    names.dedup();
+    names
+}
+
+/// Rejects a `stagger_*` call left anywhere in the plan once the window aggregates are built.
+fn check_no_stagger_left(plan: &LogicalPlan) -> Result<()> {
+    plan.apply_with_subqueries(|p| {
+        if let Some(e) = p
+            .expressions()
+            .iter()
+            .find(|e| contains_group_window_call(e, Some(GroupWindowFamily::Stagger)))
+        {
+            return plan_err!(
+                "{e}: stagger_start/stagger_end define a STAGGER window and can only be used as GROUP BY items of an aggregate over a stream (and, through that GROUP BY, in its SELECT and HAVING)"
+            );
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map(|_| ())
 }
 
 impl AnalyzerRule for WindowAggregateRule {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|p| {
-            if let LogicalPlan::Aggregate(agg) = &p {
-                if let Some(new) = rewrite_aggregate(agg)? {
-                    return Ok(Transformed::yes(new));
+        let plan = plan
+            .transform_up_with_subqueries(|p| {
+                match &p {
+                    LogicalPlan::Aggregate(agg) => {
+                        if let Some(new) = rewrite_aggregate(agg)? {
+                            return Ok(Transformed::yes(new));
+                        }
+                    }
+                    LogicalPlan::Distinct(d) => {
+                        let streams = stream_names(d.input());
+                        if !streams.is_empty() {
+                            return plan_err!(
+                                "SELECT DISTINCT over stream {} would never emit: a streaming GROUP BY needs a monotonic ROWTIME-based grouping expression; group by a window instead, e.g. GROUP BY tumble_end(rowtime, INTERVAL '1' MINUTE), <columns>",
+                                streams.join(", ")
+                            );
+                        }
+                    }
+                    _ => {}
                 }
-            }
-            Ok(Transformed::no(p))
-        })
-        .map(|t| t.data)
+                Ok(Transformed::no(p))
+            })?
+            .data;
+        check_no_stagger_left(&plan)?;
+        Ok(plan)
     }
 
     fn name(&self) -> &str {

@@ -29,6 +29,7 @@
 
 pub mod aggregator;
 pub mod exec;
+pub mod functions;
 pub mod logical;
 pub mod planner;
 pub mod tvf;
@@ -70,6 +71,13 @@ pub enum WindowKind {
         /// Inactivity gap that closes a session.
         gap: Millis,
     },
+    /// KDA's `WINDOWED BY STAGGER (PARTITION BY keys RANGE size)`, written
+    /// `GROUP BY stagger_start(t, size), keys`: per key, a window opens at the time of the first
+    /// row that finds no open window of its key and covers `[t0, t0 + size)`.
+    Stagger {
+        /// Window length.
+        size: Millis,
+    },
 }
 
 impl WindowKind {
@@ -79,6 +87,7 @@ impl WindowKind {
             WindowKind::Tumble { .. } => "TUMBLE",
             WindowKind::Hop { .. } => "HOP",
             WindowKind::Session { .. } => "SESSION",
+            WindowKind::Stagger { .. } => "STAGGER",
         }
     }
 
@@ -91,7 +100,8 @@ impl WindowKind {
     }
 
     /// Calls `f(start)` for each window containing `t`, latest start first, and returns the end
-    /// of the earliest one (the end that decides lateness). Not for sessions.
+    /// of the earliest one (the end that decides lateness). Not for sessions; for STAGGER, the
+    /// window that `t` would open (which windows are open depends on per-key state).
     pub fn assign(&self, t: Millis, mut f: impl FnMut(Millis)) -> Millis {
         match *self {
             WindowKind::Tumble { size, offset } => {
@@ -117,13 +127,19 @@ impl WindowKind {
                 earliest.saturating_add(size)
             }
             WindowKind::Session { gap } => t.saturating_add(gap),
+            WindowKind::Stagger { size } => {
+                f(t);
+                t.saturating_add(size)
+            }
         }
     }
 
-    /// Window length (tumble and hop).
+    /// Window length (tumble, hop and stagger; the gap for sessions).
     pub fn size(&self) -> Millis {
         match *self {
-            WindowKind::Tumble { size, .. } | WindowKind::Hop { size, .. } => size,
+            WindowKind::Tumble { size, .. }
+            | WindowKind::Hop { size, .. }
+            | WindowKind::Stagger { size } => size,
             WindowKind::Session { gap } => gap,
         }
     }
@@ -151,6 +167,7 @@ impl fmt::Display for WindowKind {
                 write!(f, ")")
             }
             WindowKind::Session { gap } => write!(f, "SESSION(gap={gap}ms)"),
+            WindowKind::Stagger { size } => write!(f, "STAGGER(size={size}ms)"),
         }
     }
 }
