@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, StringArray, TimestampMillisecondArray,
 };
-use datafusion::arrow::compute::{can_cast_types, cast, filter, filter_record_batch};
+use datafusion::arrow::compute::{can_cast_types, cast, filter};
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
 };
@@ -854,17 +854,23 @@ impl Pump {
             }
         }
         self.last_rowtime[partition] = last;
-        let out = RecordBatch::try_new(Arc::clone(&self.mapping.target_schema), columns)?;
+        let target = Arc::clone(&self.mapping.target_schema);
         let rowtime: ArrayRef = Arc::new(rowtime);
         if keep.iter().all(|k| *k) {
-            return Ok(Some((out, rowtime)));
+            return Ok(Some((RecordBatch::try_new(target, columns)?, rowtime)));
         }
         let mask = BooleanArray::from(keep);
-        let out = filter_record_batch(&out, &mask)?;
-        if out.num_rows() == 0 {
+        let kept = columns
+            .iter()
+            .map(|c| filter(c, &mask))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if kept.first().is_some_and(|c| c.is_empty()) {
             return Ok(None);
         }
-        Ok(Some((out, filter(&rowtime, &mask)?)))
+        Ok(Some((
+            RecordBatch::try_new(target, kept)?,
+            filter(&rowtime, &mask)?,
+        )))
     }
 }
 

@@ -78,6 +78,7 @@ pub fn translate_query(tokens: Vec<Token>, catalog: &Catalog) -> Result<Translat
     };
     let info = translate_query_ast(query, catalog)?;
     divide_checked(&mut statement);
+    similar_to_regex(&mut statement)?;
     Ok(Translated {
         statement,
         streaming: info.streaming,
@@ -736,6 +737,66 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
     })
 }
 
+/// SQL's `SIMILAR TO` pattern (`%`, `_`, and regular-expression operators; `.` is literal)
+/// as an anchored regular expression.
+pub fn similar_pattern_to_regex(p: &str) -> String {
+    let mut out = String::from("^(?:");
+    for c in p.chars() {
+        match c {
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '.' | '^' | '$' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            other => out.push(other),
+        }
+    }
+    out.push_str(")$");
+    out
+}
+
+/// `x SIMILAR TO 'pattern'` → `regexp_like(x, '<regex>')` (DataFusion's SIMILAR TO takes a
+/// plain regular expression; KDA follows the SQL standard).
+fn similar_to_regex(statement: &mut Statement) -> Result<()> {
+    let mut failure = None;
+    let _ = visit_expressions_mut(statement, |e| {
+        if let Expr::SimilarTo {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+        } = e
+        {
+            if escape_char.is_some() {
+                failure = Some(format!("SIMILAR TO ... ESCAPE is not supported: {e}"));
+                return ControlFlow::Break(());
+            }
+            let Some(p) = string_value(pattern) else {
+                failure = Some(format!("SIMILAR TO needs a string literal pattern: {e}"));
+                return ControlFlow::Break(());
+            };
+            let regex = similar_pattern_to_regex(&p).replace('\'', "''");
+            let sql = format!(
+                "{}regexp_like({expr}, '{regex}')",
+                if *negated { "NOT " } else { "" }
+            );
+            match parse_expr(&sql) {
+                Ok(x) => *e = x,
+                Err(err) => {
+                    failure = Some(err.to_string());
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match failure {
+        Some(f) => plan_err!("{f}"),
+        None => Ok(()),
+    }
+}
+
 /// `a / b` → `a / kda_nonzero(b)`: KDA fails a row that divides by zero (also for REAL and
 /// DOUBLE, where IEEE would give infinity), and the failing row goes to the error stream.
 fn divide_checked(statement: &mut Statement) {
@@ -835,6 +896,14 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("AS \"ROWTIME\""), "{s}");
+    }
+
+    #[test]
+    fn similar_to_follows_sql() {
+        assert_eq!(similar_pattern_to_regex("%TECH%"), "^(?:.*TECH.*)$");
+        assert_eq!(similar_pattern_to_regex("a.b_(c|d)"), "^(?:a\\.b.(c|d))$");
+        let s = tr("SELECT STREAM * FROM SOURCE_SQL_STREAM_001 WHERE sector SIMILAR TO '%TECH%'");
+        assert!(s.contains("regexp_like(SECTOR, '^(?:.*TECH.*)$')"), "{s}");
     }
 
     #[test]

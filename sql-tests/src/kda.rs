@@ -12,7 +12,7 @@
 //!  PUSH <input> VALUES ('<rowtime>', v, ...), ...   rows, ROWTIME first
 //!  BOUND <input> '<ts>'                      a rowtime bound: no row before ts follows
 //!  FINISH <input>                            end of the input
-//!  POLL <output>                             (a query) rows since the last POLL; streams show
+//!  POLL <output> [(col, ...)]                (a query) rows since the last POLL; streams show
 //!                                            ROWTIME first; timestamps as yyyy-mm-dd hh:mm:ss[.fff]
 //! ```
 //!
@@ -318,7 +318,20 @@ impl KdaDb {
                 None
             }
             "POLL" => {
-                let name = after_keyword(sql, "POLL");
+                let rest = after_keyword(sql, "POLL");
+                let (name, cols) = match rest.find('(') {
+                    Some(i) => (
+                        rest[..i].trim(),
+                        Some(
+                            rest[i + 1..]
+                                .trim_end_matches(')')
+                                .split(',')
+                                .map(|c| c.trim().to_string())
+                                .collect::<Vec<_>>(),
+                        ),
+                    ),
+                    None => (rest, None),
+                };
                 let name = if name == "error_stream" {
                     name.to_string()
                 } else {
@@ -331,7 +344,20 @@ impl KdaDb {
                         "POLL: no output named {name} (add OUTPUT {name} before START)"
                     );
                 }
-                Some(format_kda_rows(&running.take_output(&name))?)
+                let mut batches = running.take_output(&name);
+                if let Some(cols) = cols {
+                    batches = batches
+                        .into_iter()
+                        .map(|b| {
+                            let idx = cols
+                                .iter()
+                                .map(|c| b.schema().index_of(c))
+                                .collect::<std::result::Result<Vec<_>, _>>()?;
+                            b.project(&idx)
+                        })
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                }
+                Some(format_kda_rows(&batches)?)
             }
             _ => return plan_err!("unknown KDA test command: {sql}"),
         };

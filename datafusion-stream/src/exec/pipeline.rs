@@ -209,7 +209,16 @@ pub fn row_error(row: &RecordBatch, e: &DataFusionError, now: Millis) -> ErrorRe
             .unwrap_or_else(|_| "?".into());
         text.push(format!("{}={}", f.name(), v));
     }
-    let message = e.to_string();
+    let full = e.to_string();
+    let message = [
+        "Execution error: ",
+        "Arrow error: ",
+        "Error during planning: ",
+    ]
+    .iter()
+    .find_map(|p| full.strip_prefix(p))
+    .unwrap_or(&full)
+    .to_string();
     let lower = message.to_ascii_lowercase();
     let name = if lower.contains("divide by zero") || lower.contains("division by zero") {
         "Division_By_Zero"
