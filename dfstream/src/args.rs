@@ -21,6 +21,12 @@ pub enum Command {
     /// of results as it is emitted.
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Run a Kinesis Data Analytics SQL application (CREATE STREAM / CREATE PUMP) on the demo
+    /// ticker or a file replay, printing its output streams and error_stream.
+    Kda(crate::kda::KdaArgs),
+    /// Validate a KDA application without running it: parse, resolve and plan every pump, and
+    /// report every error with its statement and position.
+    Check(crate::kda::InputArgs),
 }
 
 const RUN_HELP: &str = "\
@@ -99,6 +105,11 @@ pub struct RunArgs {
     /// Stop after this much wall-clock time, e.g. 30s, 500ms, 2m.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+}
+
+/// Parses a duration argument such as `30s`.
+pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod kda;
 pub mod output;
 pub mod status;
 
@@ -51,6 +52,15 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Kda(args) => runtime.block_on(kda::run(args)),
+        Command::Check(args) => match runtime.block_on(kda::check(args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                runtime.shutdown_timeout(Duration::from_millis(200));
+                return ExitCode::FAILURE;
+            }
+            Err(e) => Err(e),
+        },
     };
     // Do not wait for tasks of queries that were stopped.
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -20,6 +20,7 @@
 
 pub mod app;
 pub mod functions;
+pub mod input;
 pub mod program;
 pub mod tokens;
 pub mod translate;

@@ -1,0 +1,313 @@
+//! `dfstream kda` and `dfstream check`: run or validate a Kinesis Data Analytics SQL
+//! application.
+//!
+//! ```text
+//!  APP.sql ─► KdaApplication ◄─ input SOURCE_SQL_STREAM_001: demo ticker | file replay
+//!                 │ (a ROWTIME column in the file sets each record's ingest time)
+//!                 ▼ start
+//!  loop: next event ─► each output stream's new rows ─► stdout (JSON lines or CSV, with the
+//!        stream name) ── Ctrl-C / --duration / --max-rows / inputs ended ─► stop
+//!  check: parse + resolve + plan every pump ─► FILE:line:column: statement N: message
+//! ```
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{exec_datafusion_err, plan_datafusion_err, plan_err, Result};
+use datafusion_stream::StreamRuntime;
+use datafusion_stream_connectors::file::{FileConfig, FileFormat, FilePath, FileSource};
+use datafusion_stream_connectors::generator::{
+    demo_ticker_schema, DemoTickerConfig, DemoTickerSource,
+};
+use datafusion_stream_kda::input::RenamedSource;
+use datafusion_stream_kda::program::{parse_program, Diagnostic, StatementKind};
+use datafusion_stream_kda::{KdaApplication, ERROR_STREAM};
+
+/// Output formats of `dfstream kda`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KdaFormat {
+    /// One JSON object per row, with a `stream` field.
+    Json,
+    /// CSV: a header per stream (first field `stream`), then its rows.
+    Csv,
+}
+
+/// Where the application's input stream comes from.
+#[derive(Debug, clap::Args, Clone)]
+pub struct InputArgs {
+    /// The application code (CREATE STREAM / CREATE PUMP statements).
+    #[arg(value_name = "APP.sql")]
+    pub code: PathBuf,
+    /// Input: `ticker` (the built-in demo stream: TICKER_SYMBOL, SECTOR, CHANGE, PRICE,
+    /// EVENT_TIME) or a CSV / JSON-lines file (`.csv`, `.json`, `.jsonl`; `-` for stdin as JSON
+    /// lines). A column/field named ROWTIME in the file sets each record's ingest time.
+    #[arg(long, default_value = "ticker")]
+    pub input: String,
+    /// Columns of a file input, as in CREATE STREAM: "TICKER VARCHAR(4), PRICE DOUBLE".
+    #[arg(long, value_name = "COLUMNS")]
+    pub input_schema: Option<String>,
+    /// Name of the input in-application stream.
+    #[arg(long, default_value = "SOURCE_SQL_STREAM_001")]
+    pub input_name: String,
+    /// Rows per second of the demo ticker.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+}
+
+/// `dfstream kda`.
+#[derive(Debug, clap::Args)]
+pub struct KdaArgs {
+    /// Application and input.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Streams to print (repeatable); default: every stream no pump reads, plus error_stream.
+    #[arg(long = "output", value_name = "STREAM")]
+    pub outputs: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = KdaFormat::Json)]
+    pub format: KdaFormat,
+    /// Stop after printing N rows.
+    #[arg(long, value_name = "N")]
+    pub max_rows: Option<u64>,
+    /// Stop after this much wall-clock time, e.g. 30s.
+    #[arg(long, value_name = "DURATION", value_parser = crate::args::parse_duration_arg)]
+    pub duration: Option<Duration>,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| exec_datafusion_err!("cannot read '{}': {e}", path.display()))
+}
+
+fn columns(decl: &str) -> Result<SchemaRef> {
+    let code = format!("CREATE STREAM X ({decl})");
+    let p = parse_program(&code).map_err(|d| {
+        plan_datafusion_err!(
+            "--input-schema: {}",
+            d.iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    match p.first().map(|s| &s.kind) {
+        Some(StatementKind::Stream(s)) => Ok(Arc::new(Schema::new(
+            s.columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
+        ))),
+        _ => plan_err!("--input-schema: expected a column list"),
+    }
+}
+
+/// Whether the first record of a file has a ROWTIME column.
+fn file_has_rowtime(path: &Path, format: &FileFormat) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut line = String::new();
+    if std::io::BufReader::new(f).read_line(&mut line).is_err() {
+        return false;
+    }
+    match format {
+        FileFormat::Json => line.contains("\"ROWTIME\""),
+        _ => line
+            .trim_end()
+            .split(',')
+            .any(|h| h.trim().trim_matches('"') == "ROWTIME"),
+    }
+}
+
+/// Builds the application with its input (not started).
+pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication, String)> {
+    let code = read(&args.code)?;
+    let mut app = KdaApplication::new(runtime)?;
+    if args.input == "ticker" {
+        let config = DemoTickerConfig {
+            rate: args.rate,
+            ..Default::default()
+        };
+        let demo = DemoTickerSource::try_new(&args.input_name, demo_ticker_schema(), config)?;
+        let src = RenamedSource::upper_case(Arc::new(demo))?;
+        app.add_input(&args.input_name, Arc::new(src))?;
+    } else {
+        let Some(decl) = &args.input_schema else {
+            return plan_err!(
+                "--input {}: a file input needs --input-schema \"COL TYPE, ...\"",
+                args.input
+            );
+        };
+        let schema = columns(decl)?;
+        let (path, format) = if args.input == "-" {
+            (FilePath::Stdin, FileFormat::Json)
+        } else {
+            let p = PathBuf::from(&args.input);
+            let format = match p.extension().and_then(|e| e.to_str()) {
+                Some("json") | Some("jsonl") | Some("ndjson") => FileFormat::Json,
+                Some("csv") => FileFormat::Csv {
+                    header: true,
+                    delimiter: b',',
+                },
+                _ => {
+                    return plan_err!(
+                        "--input {}: use a .csv, .json or .jsonl file (or 'ticker')",
+                        args.input
+                    )
+                }
+            };
+            (FilePath::File(p), format)
+        };
+        let rowtime_column = match &path {
+            FilePath::File(p) if file_has_rowtime(p, &format) => Some("ROWTIME".to_string()),
+            _ => None,
+        };
+        let config = FileConfig {
+            path,
+            format,
+            rowtime_column,
+            batch_size: 1024,
+        };
+        let src = FileSource::try_new(&args.input_name, schema, config)?;
+        app.add_input(&args.input_name, Arc::new(src))?;
+    }
+    Ok((app, code))
+}
+
+fn print_diagnostics(file: &Path, diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!(
+            "{}:{}:{}: statement {}: {}",
+            file.display(),
+            d.line,
+            d.column,
+            d.statement,
+            d.message
+        );
+    }
+}
+
+/// `dfstream check`: 0 when the application plans, 1 with every problem listed otherwise.
+pub async fn check(args: InputArgs) -> Result<bool> {
+    let (mut app, code) = build(&args, StreamRuntime::default())?;
+    if let Err(d) = app.load_code(&code) {
+        print_diagnostics(&args.code, &d);
+        return Ok(false);
+    }
+    let streams = app.stream_names().len();
+    let diags = app.check().await;
+    if diags.is_empty() {
+        println!(
+            "{}: ok ({streams} stream(s); every pump parses, resolves and plans)",
+            args.code.display()
+        );
+        Ok(true)
+    } else {
+        print_diagnostics(&args.code, &diags);
+        Ok(false)
+    }
+}
+
+struct Printer {
+    format: KdaFormat,
+    headers: std::collections::HashSet<String>,
+}
+
+impl Printer {
+    fn print(&mut self, stream: &str, batch: &RecordBatch) -> Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        match self.format {
+            KdaFormat::Json => {
+                let mut buf = Vec::new();
+                {
+                    let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut buf);
+                    w.write(batch)?;
+                    w.finish()?;
+                }
+                let prefix = format!("{{\"stream\":\"{}\",", stream.replace('"', "\\\""));
+                for line in String::from_utf8_lossy(&buf).lines() {
+                    let body = line.strip_prefix('{').unwrap_or(line);
+                    writeln!(out, "{prefix}{body}")?;
+                }
+            }
+            KdaFormat::Csv => {
+                let first = self.headers.insert(stream.to_string());
+                let mut buf = Vec::new();
+                {
+                    let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                        .with_header(first)
+                        .build(&mut buf);
+                    w.write(batch)?;
+                }
+                for (i, line) in String::from_utf8_lossy(&buf).lines().enumerate() {
+                    let tag = if first && i == 0 { "stream" } else { stream };
+                    writeln!(out, "{tag},{line}")?;
+                }
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// `dfstream kda`: runs the application until its inputs end, `--max-rows`, `--duration` or
+/// Ctrl-C.
+pub async fn run(args: KdaArgs) -> Result<()> {
+    let (mut app, code) = build(&args.input, StreamRuntime::default())?;
+    if let Err(d) = app.load_code(&code) {
+        print_diagnostics(&args.input.code, &d);
+        return Err(exec_datafusion_err!(
+            "the application has {} error(s)",
+            d.len()
+        ));
+    }
+    let outputs = if args.outputs.is_empty() {
+        let mut o = app.sink_streams();
+        o.push(ERROR_STREAM.to_string());
+        o
+    } else {
+        args.outputs.clone()
+    };
+    for o in &outputs {
+        app.add_output(o)?;
+    }
+    let mut running = app.start().await?;
+    let mut printer = Printer {
+        format: args.format,
+        headers: Default::default(),
+    };
+    let mut printed = 0u64;
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    loop {
+        let more = tokio::select! {
+            r = running.next_event() => r?,
+            _ = tokio::signal::ctrl_c() => false,
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => futures::future::pending::<()>().await,
+                }
+            } => false,
+        };
+        for name in &outputs {
+            for b in running.take_output(name) {
+                let b = match args.max_rows {
+                    Some(max) if printed + b.num_rows() as u64 > max => {
+                        b.slice(0, (max - printed) as usize)
+                    }
+                    _ => b,
+                };
+                printed += b.num_rows() as u64;
+                if b.num_rows() > 0 {
+                    printer.print(name, &b)?;
+                }
+            }
+        }
+        if !more || args.max_rows.is_some_and(|m| printed >= m) {
+            break;
+        }
+    }
+    Ok(())
+}
