@@ -307,7 +307,7 @@ impl MessageExec for StreamWindowAggExec {
             pipeline: Pipeline::default(),
         };
         let inputs = MergedInputs::new(input.open(context)?);
-        let runtime = StreamRuntime::from_task(&context);
+        let runtime = StreamRuntime::from_task(context);
         let reservation =
             MemoryConsumer::new("StreamWindowAggExec").register(context.memory_pool());
         let session = match self.kind {
@@ -661,7 +661,8 @@ impl StaggerState {
         }
     }
 
-    /// The earliest-opened window of `key` that contains `t`.
+    /// The open window of `key` that contains `t`; the one that starts first if several do
+    /// (possible only with out-of-order event time).
     fn find(&self, key: &[u8], t: Millis) -> Option<Millis> {
         self.open
             .get(key)?
@@ -1028,5 +1029,47 @@ impl Stream for WindowStream {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stagger(size: Millis) -> StaggerState {
+        StaggerState {
+            size,
+            converter: None,
+            open: HashMap::new(),
+            opened: BTreeMap::new(),
+            bytes: 0,
+        }
+    }
+
+    #[test]
+    fn stagger_windows_open_per_key_and_are_forgotten_when_they_fire() {
+        let mut s = stagger(10);
+        assert_eq!(s.find(b"a", 5), None);
+        s.open_window(b"a", 5);
+        s.open_window(b"b", 7);
+        assert_eq!(s.find(b"a", 5), Some(5));
+        assert_eq!(s.find(b"a", 14), Some(5));
+        // the end is exclusive
+        assert_eq!(s.find(b"a", 15), None);
+        s.open_window(b"a", 15);
+        // out of order: a window before the open ones
+        s.open_window(b"a", 1);
+        assert_eq!(s.open.get(b"a".as_slice()), Some(&vec![1, 5, 15]));
+        assert_eq!(s.find(b"a", 6), Some(1));
+        assert_eq!(s.find(b"a", 11), Some(5));
+        assert_eq!(s.find(b"b", 16), Some(7));
+        s.close(1);
+        s.close(5);
+        assert_eq!(s.open.get(b"a".as_slice()), Some(&vec![15]));
+        s.close(7);
+        assert!(!s.open.contains_key(b"b".as_slice()));
+        s.close(15);
+        assert!(s.open.is_empty() && s.opened.is_empty());
+        assert_eq!(s.bytes, 0, "memory accounting returns to zero");
     }
 }

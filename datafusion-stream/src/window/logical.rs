@@ -657,3 +657,29 @@ impl AnalyzerRule for WindowAggregateRule {
         "stream_window_aggregate"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scan::is_rowtime;
+    use crate::StreamContext;
+
+    #[tokio::test]
+    async fn rowtime_marker_survives_column_projections_and_aliases() {
+        let ctx = StreamContext::new();
+        ctx.sql("CREATE STREAM r (k VARCHAR, v INT) WITH ('connector' = 'replay')")
+            .await
+            .unwrap();
+        let df = ctx
+            .sql("SELECT t, k FROM (SELECT rowtime AS t, k, v FROM r WHERE v > 1) AS x")
+            .await
+            .unwrap();
+        assert!(is_rowtime(df.schema().field(0)));
+        assert!(!is_rowtime(df.schema().field(1)));
+        // an expression over ROWTIME is not ROWTIME
+        let df = ctx
+            .sql("SELECT rowtime + INTERVAL '1' SECOND AS t FROM r")
+            .await
+            .unwrap();
+        assert!(!is_rowtime(df.schema().field(0)));
+    }
+}

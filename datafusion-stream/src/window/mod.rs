@@ -1,24 +1,30 @@
-//! Event-time and ROWTIME windows with the meaning of Flink's window table-valued functions.
+//! Event-time and ROWTIME windows: Flink's window table-valued functions, group-window
+//! functions in GROUP BY, and KDA's STAGGER windows.
 //!
 //! ```text
 //!  SQL:  FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))
 //!        GROUP BY window_start, window_end, k
+//!   or:  FROM <any streaming plan> GROUP BY tumble_end(ts, INTERVAL '10' SECOND), k
+//!   or:  FROM <any streaming plan> GROUP BY stagger_end(rowtime, INTERVAL '1' MINUTE), k
 //!
-//!  tvf.rs      tumble()/hop()/session() table functions: a WindowedTable = stream columns
-//!              + window_start + window_end (only aggregated use is supported)
-//!  logical.rs  analyzer rule: Aggregate over a WindowedTable ──► StreamWindowAggregate node
-//!  planner.rs  extension planner: node ──► StreamWindowAggExec, fusing the stateless
-//!              filters/projections between the scan and the aggregate into a Pipeline
-//!  exec.rs     StreamWindowAggExec:
+//!  tvf.rs        tumble()/hop()/session() table functions: a WindowedTable = stream columns
+//!                + window_start + window_end (only aggregated use is supported)
+//!  functions.rs  tumble_start/tumble_end/stagger_start/stagger_end scalar UDFs that mark a
+//!                window in GROUP BY
+//!  logical.rs    analyzer rule: such an Aggregate ──► StreamWindowAggregate node
+//!  planner.rs    extension planner: node ──► StreamWindowAggExec, fusing the stateless
+//!                filters/projections between the message source and the aggregate
+//!  exec.rs       StreamWindowAggExec:
 //!
-//!    scan p0 ─┐ messages (rows + Progress)    ┌──────────── state ─────────────┐
-//!    scan p1 ─┼─► pipeline ─► assign windows ─► open windows: BTreeMap<start,  │──► closed windows,
-//!    scan pN ─┘   (filter,    (tumble/hop) or │   GroupedAggregator>           │    one batch each,
-//!                 project)    session buffer  │ per-partition watermarks (min) │    when W >= end - 1
-//!                                             └────────────────────────────────┘
+//!    source p0 ─┐ messages (rows + Progress)    ┌──────────── state ─────────────┐
+//!    source p1 ─┼─► pipeline ─► assign windows ─► open windows: BTreeMap<start,  │──► closed windows,
+//!    source pN ─┘   (filter,    (tumble/hop/    │   GroupedAggregator>           │    one batch each,
+//!   (scan or a      project)    stagger) or     │ stagger: open starts per key   │    when W >= end - 1
+//!    window below)              session buffer  │ per-partition watermarks (min) │
+//!                                               └────────────────────────────────┘
 //! ```
 //!
-//! Semantics (checked against Flink 2.3 by `sql-tests/flink`):
+//! Semantics (TUMBLE/HOP/SESSION checked against Flink 2.3 by `sql-tests/flink`):
 //! * window `[start, end)`; it fires exactly once, when the combined watermark `W >= end - 1`;
 //! * the combined watermark is the minimum over the input partitions that are not idle;
 //! * a row is late when the first window it belongs to has already fired; late rows are dropped
@@ -26,6 +32,18 @@
 //! * rows whose time is NULL belong to no window; they are dropped and counted (`null_time_rows`);
 //! * SESSION: a row at `t` opens `[t, t + gap)`; windows of the same partition key that overlap
 //!   or touch are merged; `window_end` = last row time + gap.
+//! * STAGGER (KDA, SPEC §2.5): the partition key is the GROUP BY keys (NULLs equal). A row joins
+//!   the open window of its key that contains its time; otherwise, unless its time is at or
+//!   behind the watermark (late), it opens `[t, t + size)` at its own time. So a row at exactly
+//!   `t0 + size` opens a new window, and a key whose window fired opens a new one with its next
+//!   row. On ROWTIME (KDA's case) rows come in time order and windows of one key never overlap;
+//!   with out-of-order event time a row before a key's open window opens an earlier window,
+//!   which may overlap it (a row in both goes to the one that starts first).
+//! * Time domain: ROWTIME when the time column carries [`crate::time::ROWTIME_METADATA_KEY`],
+//!   event time when it is a stream's column with a declared watermark, or the domain of the
+//!   window aggregate below when it is that aggregate's window end (windows over windows: a
+//!   window's end is past the progress that follows it, so it is a valid time column; its
+//!   start is not).
 
 pub mod aggregator;
 pub mod exec;

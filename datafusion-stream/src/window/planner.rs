@@ -16,7 +16,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use super::aggregator::AggregateSpec;
 use super::exec::{OutputGroup, StreamWindowAggExec};
 use super::logical::{GroupItem, StreamWindowAggregate};
-use crate::exec::pipeline::Pipeline;
+use crate::exec::messages::MessageInput;
 
 /// Plans streaming extension nodes.
 #[derive(Debug, Default)]
@@ -40,7 +40,10 @@ impl ExtensionPlanner for StreamExtensionPlanner {
             return internal_err!("StreamWindowAggregate without input");
         };
         let name = format!("{} window aggregate", node.kind.name());
-        let (scan, pipeline) = Pipeline::extract(input, &name)?;
+        let MessageInput {
+            source: scan,
+            pipeline,
+        } = MessageInput::extract(input, &name)?;
         let dfschema = logical.schema();
         let physical_schema = input.schema();
         let phys = |e| planner.create_physical_expr(e, dfschema, session, planning_ctx);
