@@ -252,13 +252,12 @@ impl GroupState {
             let bounded = e.frame.is_bounded();
             let mode = match (&e.function, bounded) {
                 (OverFunction::Aggregate(_), false) => Mode::Running,
-                (OverFunction::Aggregate(a), true) => {
-                    if a.create_sliding_accumulator()?.supports_retract_batch() {
-                        Mode::Sliding
-                    } else {
-                        Mode::Recompute
-                    }
-                }
+                // DataFusion refuses a sliding accumulator for aggregates that cannot retract;
+                // those are recomputed over the frame (their real errors surface then).
+                (OverFunction::Aggregate(a), true) => match a.create_sliding_accumulator() {
+                    Ok(acc) if acc.supports_retract_batch() => Mode::Sliding,
+                    _ => Mode::Recompute,
+                },
                 (_, true) => Mode::Scan,
                 (_, false) => Mode::Small,
             };
