@@ -54,6 +54,7 @@ pub fn configure_session(
     builder
         .with_query_planner(Arc::new(StreamQueryPlanner))
         .with_analyzer_rule(Arc::new(WindowAggregateRule))
+        .with_analyzer_rule(Arc::new(crate::over::logical::OverRule))
         .with_physical_optimizer_rule(Arc::new(IncrementalFilterRule))
         .with_config(streaming_config().with_extension(runtime))
 }

@@ -36,6 +36,7 @@
 pub mod context;
 pub mod errors;
 pub mod exec;
+pub mod over;
 pub mod runtime;
 pub mod scan;
 pub mod source;

@@ -57,6 +57,10 @@ static PROBES: &[Probe] = &[
         p.downcast_ref::<crate::window::exec::StreamWindowAggExec>()
             .map(|e| e as &dyn MessageExec)
     },
+    |p| {
+        p.downcast_ref::<crate::over::exec::StreamOverExec>()
+            .map(|e| e as &dyn MessageExec)
+    },
 ];
 
 /// The plan as a [`MessageExec`], when it is one.
