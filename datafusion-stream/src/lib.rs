@@ -36,6 +36,7 @@
 pub mod context;
 pub mod errors;
 pub mod exec;
+pub mod join;
 pub mod runtime;
 pub mod scan;
 pub mod source;

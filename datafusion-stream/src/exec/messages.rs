@@ -56,6 +56,7 @@ static PROBES: &[Probe] = &[
         p.downcast_ref::<crate::window::exec::StreamWindowAggExec>()
             .map(|e| e as &dyn MessageExec)
     },
+    crate::join::as_message_exec,
 ];
 
 /// The plan as a [`MessageExec`], when it is one.

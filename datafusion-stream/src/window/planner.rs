@@ -107,8 +107,11 @@ impl QueryPlanner for StreamQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(StreamExtensionPlanner)])
-            .create_physical_plan(logical_plan, session_state)
-            .await
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(StreamExtensionPlanner),
+            Arc::new(crate::join::JoinPlanner),
+        ])
+        .create_physical_plan(logical_plan, session_state)
+        .await
     }
 }
