@@ -133,6 +133,9 @@ fn fmt_window(w: &Option<JoinWindow>) -> String {
     }
 }
 
+/// Equality keys, other expressions, filter.
+type OnParts = (Vec<(Expr, Expr)>, Vec<Expr>, Option<Expr>);
+
 /// Splits `exprs` back into (on pairs, filter) after `n` pairs and `extra` leading expressions.
 fn rebuild_on(
     exprs: Vec<Expr>,
@@ -140,7 +143,7 @@ fn rebuild_on(
     extra: usize,
     has_filter: bool,
     node: &str,
-) -> Result<(Vec<(Expr, Expr)>, Vec<Expr>, Option<Expr>)> {
+) -> Result<OnParts> {
     if exprs.len() != pairs * 2 + extra + usize::from(has_filter) {
         return internal_err!("{node}: unexpected number of expressions");
     }

@@ -410,7 +410,7 @@ impl JoinCore {
         let id = st.next_batch;
         st.next_batch += 1;
         let mut live = 0;
-        for i in 0..n {
+        for (i, key) in keys.into_iter().enumerate() {
             if times.is_null(i) {
                 return exec_err!(
                     "stream join: the {} input has a NULL ROWTIME in row {i} of a batch",
@@ -434,7 +434,6 @@ impl JoinCore {
                     }
                 }
             }
-            let key = keys[i].clone();
             st.bytes += ROW_OVERHEAD + key.as_ref().map_or(0, |k| k.len());
             let seq = st.next_seq;
             st.next_seq += 1;

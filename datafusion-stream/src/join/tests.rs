@@ -222,7 +222,7 @@ fn times(expected: &Expected) -> HashMap<(Option<i64>, Option<i64>), Millis> {
     expected.iter().cloned().collect()
 }
 
-fn run_case(seed: u64) {
+fn run_case(seed: u64) -> usize {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let windows_choice = |rng: &mut Rng| match rng.below(4) {
         0 => None,
@@ -354,13 +354,14 @@ fn run_case(seed: u64) {
         order.windows(2).all(|w| w[0] <= w[1]),
         "seed {seed}: output not in ascending ROWTIME: {order:?} ({windows:?})"
     );
+    output.len()
 }
 
 #[test]
 fn random_interleavings_match_brute_force() {
-    for seed in 1..=400 {
-        run_case(seed);
-    }
+    let rows: usize = (1..=400).map(run_case).sum();
+    // The cases are not trivially empty.
+    assert!(rows > 2000, "only {rows} output rows over all cases");
 }
 
 #[test]
@@ -423,4 +424,168 @@ fn example_f2_in_the_core() {
     // (45 s) meets order 104 (40 s). Both at 10:00:45; left rows come first on ties.
     assert_eq!(rows, vec![(100, 45_000, 0), (104, 40_000, 45_000)]);
     assert_eq!(out.progress, Some(Progress::END));
+}
+
+/// The whole stack (replay streams with supplied ROWTIME over several partitions, scans,
+/// SQL, analyzer rule, planner, exec) against the brute force, with random push orders and
+/// random polling.
+#[tokio::test]
+async fn sql_joins_over_partitioned_replays_match_brute_force() {
+    use crate::{ManualClock, StreamContext, StreamRuntime};
+    use datafusion::arrow::array::ArrayRef;
+    use futures::{FutureExt, StreamExt};
+
+    let mut total = 0;
+    for seed in 1..=40u64 {
+        let mut rng = Rng(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
+        let ctx = StreamContext::with_runtime(StreamRuntime {
+            clock: ManualClock::new(0),
+            idle_timeout: None,
+            late_rows: LateRowPolicy::Fail,
+            ..StreamRuntime::default()
+        });
+        let parts = [1 + rng.below(3) as usize, 1 + rng.below(3) as usize];
+        for (name, p) in [("l", parts[LEFT]), ("r", parts[RIGHT])] {
+            ctx.sql(&format!(
+                "CREATE STREAM {name} (id BIGINT, k BIGINT) WITH ('connector' = 'replay', 'partitions' = '{p}', 'rowtime' = 'supplied')"
+            ))
+            .await
+            .unwrap();
+        }
+        let window_sql = |rng: &mut Rng, name: &str| -> (String, Option<JoinWindow>) {
+            match rng.below(3) {
+                0 => (name.to_string(), None),
+                1 => {
+                    let n = rng.below(6) as Millis;
+                    (
+                        format!("stream_range('{name}', INTERVAL '{n} milliseconds')"),
+                        Some(JoinWindow::Range(n)),
+                    )
+                }
+                _ => {
+                    let n = rng.below(3);
+                    (
+                        format!("stream_rows('{name}', {n})"),
+                        Some(JoinWindow::Rows(n)),
+                    )
+                }
+            }
+        };
+        let (mut lsql, mut lw) = window_sql(&mut rng, "l");
+        let (rsql, rw) = window_sql(&mut rng, "r");
+        if lw.is_none() && rw.is_none() {
+            lsql = "stream_range('l', INTERVAL '2 milliseconds')".into();
+            lw = Some(JoinWindow::Range(2));
+        }
+        let (join, preserved) = match rng.below(4) {
+            0 => ("JOIN", [false, false]),
+            1 => ("LEFT JOIN", [true, false]),
+            2 => ("RIGHT JOIN", [false, true]),
+            _ => ("FULL JOIN", [true, true]),
+        };
+        let with_filter = rng.below(3) == 0;
+        let sql = format!(
+            "SELECT a.id, b.id FROM {lsql} AS a {join} {rsql} AS b ON a.k = b.k{}",
+            if with_filter {
+                " AND (a.id + b.id) % 3 <> 0"
+            } else {
+                ""
+            }
+        );
+        let mut q = ctx.query(&sql).await.unwrap();
+        let handles = [
+            ctx.replay_handle("l").await.unwrap(),
+            ctx.replay_handle("r").await.unwrap(),
+        ];
+        let sizes = [5 + rng.below(20) as usize, 5 + rng.below(20) as usize];
+        let inputs = [
+            gen_side(&mut rng, parts[LEFT], sizes[LEFT], 0),
+            gen_side(&mut rng, parts[RIGHT], sizes[RIGHT], 1000),
+        ];
+        let mut output: Vec<(Option<i64>, Option<i64>)> = Vec::new();
+        let poll = |q: &mut crate::StreamQuery, out: &mut Vec<(Option<i64>, Option<i64>)>| {
+            while let Some(Some(b)) = q.stream().next().now_or_never() {
+                let b = b.unwrap();
+                let l = b.column(0).as_primitive::<Int64Type>();
+                let r = b.column(1).as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    out.push((
+                        l.is_valid(i).then(|| l.value(i)),
+                        r.is_valid(i).then(|| r.value(i)),
+                    ));
+                }
+            }
+        };
+        let mut cursors: Vec<(usize, usize, usize)> = Vec::new();
+        for s in [LEFT, RIGHT] {
+            for p in 0..parts[s] {
+                cursors.push((s, p, 0));
+            }
+        }
+        loop {
+            let open: Vec<usize> = (0..cursors.len())
+                .filter(|&i| cursors[i].2 < inputs[cursors[i].0][cursors[i].1].len())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            let c = open[rng.below(open.len() as u64) as usize];
+            let (s, p, next) = cursors[c];
+            let rows = &inputs[s][p];
+            let n = (1 + rng.below(3) as usize).min(rows.len() - next);
+            let chunk = &rows[next..next + n];
+            let b = RecordBatch::try_new(
+                handles[s].schema().clone(),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.id))),
+                    Arc::new(Int64Array::from_iter(chunk.iter().map(|r| r.key))),
+                ],
+            )
+            .unwrap();
+            let t: ArrayRef = Arc::new(TimestampMillisecondArray::from_iter_values(
+                chunk.iter().map(|r| r.t),
+            ));
+            handles[s].push(p, b, Some(t)).unwrap();
+            cursors[c].2 += n;
+            if rng.below(2) == 0 {
+                poll(&mut q, &mut output);
+            }
+        }
+        handles[LEFT].finish().unwrap();
+        handles[RIGHT].finish().unwrap();
+        let rest = q.collect().await.unwrap();
+        for b in rest {
+            let l = b.column(0).as_primitive::<Int64Type>();
+            let r = b.column(1).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                output.push((
+                    l.is_valid(i).then(|| l.value(i)),
+                    r.is_valid(i).then(|| r.value(i)),
+                ));
+            }
+        }
+        let flat: [Vec<Row>; 2] = [
+            inputs[LEFT].iter().flatten().cloned().collect(),
+            inputs[RIGHT].iter().flatten().cloned().collect(),
+        ];
+        let expected = brute_force(
+            [&flat[LEFT], &flat[RIGHT]],
+            [lw, rw],
+            preserved,
+            with_filter,
+        );
+        let mut want: Vec<_> = expected.iter().map(|(k, _)| *k).collect();
+        let mut got = output.clone();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "seed {seed}: {sql} (partitions {parts:?})");
+        let at = times(&expected);
+        let order: Vec<Millis> = output.iter().map(|k| at[k]).collect();
+        assert!(
+            order.windows(2).all(|w| w[0] <= w[1]),
+            "seed {seed}: {sql}: output not in ascending ROWTIME: {order:?}"
+        );
+        total += output.len();
+    }
+    assert!(total > 200, "only {total} output rows over all cases");
 }
