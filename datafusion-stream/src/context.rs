@@ -55,6 +55,7 @@ pub fn configure_session(
         .with_query_planner(Arc::new(StreamQueryPlanner))
         .with_analyzer_rule(Arc::new(WindowAggregateRule))
         .with_analyzer_rule(Arc::new(crate::over::logical::OverRule))
+        .with_analyzer_rule(Arc::new(crate::join::StreamJoinRule))
         .with_physical_optimizer_rule(Arc::new(IncrementalFilterRule))
         .with_config(streaming_config().with_extension(runtime))
 }
@@ -85,6 +86,7 @@ pub fn register_window_functions(ctx: &SessionContext) {
         ctx.register_udtf(f.name(), Arc::new(f));
     }
     crate::window::functions::register_group_window_functions(ctx);
+    crate::join::register_join_functions(ctx);
 }
 
 /// A streaming SQL context.

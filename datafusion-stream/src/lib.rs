@@ -37,6 +37,7 @@ pub mod context;
 pub mod errors;
 pub mod exec;
 pub mod over;
+pub mod join;
 pub mod runtime;
 pub mod scan;
 pub mod source;

@@ -61,6 +61,7 @@ static PROBES: &[Probe] = &[
         p.downcast_ref::<crate::over::exec::StreamOverExec>()
             .map(|e| e as &dyn MessageExec)
     },
+    crate::join::as_message_exec,
 ];
 
 /// The plan as a [`MessageExec`], when it is one.

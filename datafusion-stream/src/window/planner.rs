@@ -113,6 +113,7 @@ impl QueryPlanner for StreamQueryPlanner {
         DefaultPhysicalPlanner::with_extension_planners(vec![
             Arc::new(StreamExtensionPlanner),
             Arc::new(crate::over::planner::OverExtensionPlanner),
+            Arc::new(crate::join::JoinPlanner),
         ])
         .create_physical_plan(logical_plan, session_state)
         .await
