@@ -51,7 +51,7 @@ use datafusion_stream::{SourceEvent, StreamContext, StreamRuntime, StreamSource,
 use futures::StreamExt;
 
 use crate::program::{
-    diagnostics_error, parse_program, ColumnDecl, Diagnostic, ProgramStatement, PumpDecl,
+    diagnostics_error, parse_program_lenient, ColumnDecl, Diagnostic, ProgramStatement, PumpDecl,
     StatementKind, StreamDecl,
 };
 use crate::tokens::ident_name;
@@ -205,8 +205,7 @@ impl KdaApplication {
     /// Loads application code (`CREATE STREAM`, `CREATE PUMP`, bare `SELECT STREAM`s, which
     /// become outputs named `QUERY_<n>`). Every problem is reported with its statement.
     pub fn load_code(&mut self, code: &str) -> std::result::Result<(), Vec<Diagnostic>> {
-        let statements = parse_program(code)?;
-        let mut diags = Vec::new();
+        let (statements, mut diags) = parse_program_lenient(code);
         for s in statements {
             if let Err(message) = self.add_statement(&s) {
                 diags.push(Diagnostic {
@@ -220,6 +219,7 @@ impl KdaApplication {
         if diags.is_empty() {
             Ok(())
         } else {
+            diags.sort_by_key(|d| (d.statement, d.line, d.column));
             Err(diags)
         }
     }
@@ -603,9 +603,10 @@ impl KdaApplication {
 }
 
 fn strip(e: &DataFusionError) -> String {
-    let s = e.to_string();
+    let s = e.find_root().to_string().replace('\n', " ");
     s.strip_prefix("Error during planning: ")
         .or_else(|| s.strip_prefix("Execution error: "))
+        .or_else(|| s.strip_prefix("Schema error: "))
         .unwrap_or(&s)
         .to_string()
 }

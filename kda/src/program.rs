@@ -112,15 +112,29 @@ pub struct ProgramStatement {
 
 /// Parses application code; every statement that fails adds a diagnostic.
 pub fn parse_program(code: &str) -> Result<Vec<ProgramStatement>, Vec<Diagnostic>> {
+    let (statements, diags) = parse_program_lenient(code);
+    if diags.is_empty() {
+        Ok(statements)
+    } else {
+        Err(diags)
+    }
+}
+
+/// Parses application code: the statements that parse, and a diagnostic for each one that
+/// does not (so later checks can still report problems in the others).
+pub fn parse_program_lenient(code: &str) -> (Vec<ProgramStatement>, Vec<Diagnostic>) {
     let toks = match tokenize(code) {
         Ok(t) => t,
         Err(e) => {
-            return Err(vec![Diagnostic {
-                statement: 0,
-                line: 1,
-                column: 1,
-                message: e.to_string(),
-            }])
+            return (
+                Vec::new(),
+                vec![Diagnostic {
+                    statement: 0,
+                    line: 1,
+                    column: 1,
+                    message: e.to_string(),
+                }],
+            )
         }
     };
     let mut statements: Vec<Vec<Tok>> = Vec::new();
@@ -163,11 +177,7 @@ pub fn parse_program(code: &str) -> Result<Vec<ProgramStatement>, Vec<Diagnostic
             }
         }
     }
-    if diags.is_empty() {
-        Ok(out)
-    } else {
-        Err(diags)
-    }
+    (out, diags)
 }
 
 type ParseError = (usize, String);

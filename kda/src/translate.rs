@@ -428,11 +428,30 @@ fn group_exprs(select: &mut Select) -> Option<&mut Vec<Expr>> {
     }
 }
 
-/// Replaces every sub-expression of `e` that renders as `from` with `to`, and unqualified
-/// `ROWTIME` with `rowtime`.
+/// An expression's text with identifier quotes dropped (`"ROWTIME"` and `ROWTIME` are the
+/// same column once unquoted names are folded), for matching GROUP BY keys in the select list.
+fn norm(e: &Expr) -> String {
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        match x {
+            Expr::Identifier(id) => id.quote_style = None,
+            Expr::CompoundIdentifier(parts) => {
+                for p in parts.iter_mut() {
+                    p.quote_style = None;
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e.to_string()
+}
+
+/// Replaces every sub-expression of `e` that matches a key of `from` (see [`norm`]) with its
+/// replacement, and unqualified `ROWTIME` with `rowtime`.
 fn replace_in(e: &mut Expr, from: &[(String, Expr)], rowtime: Option<&Expr>) {
     let _ = visit_expressions_mut(e, |x| {
-        let text = x.to_string();
+        let text = norm(x);
         if let Some((_, to)) = from.iter().find(|(f, _)| *f == text) {
             *x = to.clone();
         } else if let Some(r) = rowtime {
@@ -570,7 +589,7 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
         let end = parse_expr(&format!("tumble_end({time}, INTERVAL '{ms} milliseconds')"))?;
         groups[idx] = start.clone();
         groups.push(end.clone());
-        replacements.push((key.to_string(), start));
+        replacements.push((norm(&key), start));
         output_rowtime = end;
     } else if has_plain_aggregate(select) {
         return plan_err!(
