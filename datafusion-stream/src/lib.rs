@@ -36,8 +36,8 @@
 pub mod context;
 pub mod errors;
 pub mod exec;
-pub mod over;
 pub mod join;
+pub mod over;
 pub mod runtime;
 pub mod scan;
 pub mod source;

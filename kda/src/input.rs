@@ -83,7 +83,8 @@ impl StreamSource for RenamedSource {
         Ok(events
             .map(move |e| match e {
                 Ok(SourceEvent::Data { batch, rowtime }) => {
-                    let batch = RecordBatch::try_new(Arc::clone(&schema), batch.columns().to_vec())?;
+                    let batch =
+                        RecordBatch::try_new(Arc::clone(&schema), batch.columns().to_vec())?;
                     Ok(SourceEvent::Data { batch, rowtime })
                 }
                 other => other,

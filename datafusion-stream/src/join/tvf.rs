@@ -164,7 +164,18 @@ impl TableFunctionImpl for JoinWindowFunction {
         let Some(state) = args.session().as_any().downcast_ref::<SessionState>() else {
             return plan_err!("{fname}: join windows need a DataFusion SessionState");
         };
-        let table_ref = TableReference::from(table.as_str());
+        // Names follow the session's identifier rules: folded to lower case unless quoted
+        // (DataFusion's default), or exact when normalisation is off (KDA applications).
+        let table_ref = if state
+            .config()
+            .options()
+            .sql_parser
+            .enable_ident_normalization
+        {
+            TableReference::from(table.as_str())
+        } else {
+            TableReference::bare(table.as_str())
+        };
         let schema = state.schema_for_ref(table_ref.clone())?;
         let provider = match schema.table(table_ref.table()).now_or_never() {
             Some(r) => r?,
