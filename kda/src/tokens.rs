@@ -136,6 +136,7 @@ const UNITS: &[&str] = &["MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY"];
 
 /// Applies every rewrite of this module to the tokens of one query.
 pub fn rewrite_query(toks: Vec<Token>) -> Result<Vec<Token>> {
+    let toks = unicode_literals(toks)?;
     let toks = fold_identifiers(toks);
     let toks = drop_stream_keyword(toks);
     let toks = rewrite_step(toks)?;
@@ -145,6 +146,60 @@ pub fn rewrite_query(toks: Vec<Token>) -> Result<Vec<Token>> {
     let toks = rewrite_sliding_specs(toks)?;
     let toks = rewrite_stagger(toks)?;
     rewrite_functions(toks)
+}
+
+/// `u&'\0009'` (a Unicode string literal: `\XXXX` is a code point, `\\` a backslash) → the
+/// plain string literal.
+fn unicode_literals(toks: Vec<Token>) -> Result<Vec<Token>> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let is_u = matches!(&toks[i], Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("u"));
+        if is_u && toks.get(i + 1) == Some(&Token::Ampersand) {
+            if let Some(Token::SingleQuotedString(raw)) = toks.get(i + 2) {
+                out.push(Token::SingleQuotedString(decode_unicode(raw)?));
+                i += 3;
+                continue;
+            }
+        }
+        if let Token::UnicodeStringLiteral(raw) = &toks[i] {
+            out.push(Token::SingleQuotedString(decode_unicode(raw)?));
+            i += 1;
+            continue;
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn decode_unicode(raw: &str) -> Result<String> {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '\\' {
+            if chars.get(i + 1) == Some(&'\\') {
+                out.push('\\');
+                i += 2;
+                continue;
+            }
+            let hex: String = chars.iter().skip(i + 1).take(4).collect();
+            let code = u32::from_str_radix(&hex, 16)
+                .ok()
+                .filter(|_| hex.len() == 4)
+                .and_then(char::from_u32);
+            let Some(c) = code else {
+                return plan_err!("u&'{raw}': '\\' must be followed by four hex digits or another '\\'");
+            };
+            out.push(c);
+            i += 5;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
 }
 
 /// Unquoted words: function names to lower case, everything else to upper case.
@@ -648,6 +703,11 @@ mod tests {
             run("FROM S WINDOWED BY STAGGER (PARTITION BY FLOOR(EVENT_TIME TO MINUTE), TICKER RANGE INTERVAL '1' MINUTE)"),
             "FROM S GROUP BY floor_to ( EVENT_TIME , 'MINUTE' ) , TICKER , stagger_start ( ROWTIME , INTERVAL '1' MINUTE ) , stagger_end ( ROWTIME , INTERVAL '1' MINUTE )"
         );
+    }
+
+    #[test]
+    fn unicode_literal() {
+        assert_eq!(run("SELECT u&'a\\0009b', U&'\\00e9'"), "SELECT 'a\tb' , 'é'");
     }
 
     #[test]
