@@ -96,7 +96,10 @@ fn columns(decl: &str) -> Result<SchemaRef> {
     })?;
     match p.first().map(|s| &s.kind) {
         Some(StatementKind::Stream(s)) => Ok(Arc::new(Schema::new(
-            s.columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
+            s.columns
+                .iter()
+                .map(|c| c.field.clone())
+                .collect::<Vec<_>>(),
         ))),
         _ => plan_err!("--input-schema: expected a column list"),
     }
