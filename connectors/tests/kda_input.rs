@@ -447,3 +447,31 @@ async fn bad_options_and_mismatched_columns_are_named() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn the_rowtime_field_may_also_be_a_mapped_column() {
+    let schema = r#"{"RecordColumns": [
+        {"Name": "k", "SqlType": "VARCHAR(4)", "Mapping": "$.k"},
+        {"Name": "rt", "SqlType": "TIMESTAMP", "Mapping": "$.rt"}],
+      "RecordFormat": {"RecordFormatType": "JSON"}}"#;
+    let f = TempFile::new(
+        "rt.jsonl",
+        "{\"k\":\"a\",\"rt\":\"2024-01-01T00:00:01.250\"}\n{\"k\":\"b\",\"rt\":1704067202000}\n",
+    );
+    let (rows, rejected) = run(
+        &format!(
+            "CREATE STREAM s (k VARCHAR, rt TIMESTAMP) WITH ('connector' = 'file', 'path' = '{}', \
+             'input_schema' = '{schema}', 'rowtime_column' = 'rt')",
+            f.path()
+        ),
+        "SELECT rowtime, k, rt FROM s",
+    )
+    .await
+    .unwrap();
+    // As a column, a JSON number is not a TIMESTAMP (SPEC §1.8); as ROWTIME it is epoch ms.
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0]
+        .message
+        .contains("a JSON number cannot be converted to TIMESTAMP"));
+    assert_eq!(rows, ["2024-01-01T00:00:01.250,a,2024-01-01T00:00:01.250"]);
+}

@@ -541,7 +541,9 @@ impl LineReader {
 impl FileSource {
     /// A source for `stream_name` producing rows with the declared columns `schema`.
     pub fn try_new(stream_name: &str, schema: SchemaRef, config: FileConfig) -> Result<Self> {
-        if let Some(rt) = &config.rowtime_column {
+        // With an input schema the ROWTIME field is read from each record beside the mapped
+        // columns, so a column may map the same field.
+        if let (Some(rt), None) = (&config.rowtime_column, &config.input_schema) {
             if schema.fields().iter().any(|f| f.name() == rt) {
                 return plan_err!(
                     "CREATE STREAM {stream_name}: option 'rowtime_column' = '{rt}' names a declared column; \

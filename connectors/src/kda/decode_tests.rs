@@ -301,6 +301,23 @@ fn record_row_path_selects_the_rows() {
         "test: the record has no rows at RecordRowPath '$.records'"
     );
     assert_eq!(rows(&d.finish().unwrap()), ["1|a", "2|NULL", "3|c"]);
+
+    // '[0:]' on the row path: the elements are the rows; it must be an array.
+    let schema = InputSchema::json("$.records[0:]", [("id", "INTEGER", "$.id")]);
+    let mut d = RecordDecoder::try_new(&schema).unwrap();
+    assert_eq!(
+        d.decode(br#"{"records":[{"id":1},{"id":2}]}"#, &meta())
+            .rows,
+        2
+    );
+    let out = d.decode(br#"{"records":{"id":3}}"#, &meta());
+    assert_eq!(out.rejected[0].name, PARSE_ERROR);
+    // A top-level array with '$': one row per element.
+    let mut d2 =
+        RecordDecoder::try_new(&InputSchema::json("$", [("id", "INTEGER", "$.id")])).unwrap();
+    assert_eq!(d2.decode(br#"[{"id":4},{"id":5}]"#, &meta()).rows, 2);
+    assert_eq!(rows(&d.finish().unwrap()), ["1", "2"]);
+    assert_eq!(rows(&d2.finish().unwrap()), ["4", "5"]);
 }
 
 #[test]
