@@ -23,6 +23,12 @@
 //! State: the column builders of the rows decoded since the last `finish`, their ROWTIMEs,
 //! and the last ROWTIME read from a rowtime field (to reject rows that go back in time).
 //!
+//! Flattening follows JSONPath matching: `$.arr[0:].f` gives one row per element of `arr` in
+//! which one of the flattened paths matches (an element lacking some of the fields gets NULL
+//! there); when nothing matches — no array, an empty one, or no element with the fields — the
+//! record gives one row whose flattened columns are NULL (Example N: `$.orders[0:].itemId` →
+//! one row of NULLs).
+//!
 //! Granularity: a row is added whole or not at all. A record that is not valid JSON (or not
 //! UTF-8 CSV) is rejected whole; otherwise each row is judged alone, so one bad element of a
 //! flattened array rejects only its row. `DATA_ROW` is the record's bytes, or, when a record
@@ -242,8 +248,8 @@ impl ColumnBuilder {
 struct Spec {
     resolved: ResolvedSchema,
     schema: SchemaRef,
-    /// The flattened array's keys.
-    flatten: Option<Vec<String>>,
+    /// The flattened array's keys, and the fields read from its elements.
+    flatten: Option<(Vec<String>, Vec<Vec<String>>)>,
     not_null: Vec<bool>,
     rowtime_field: Option<RowtimeField>,
 }
@@ -309,7 +315,17 @@ impl RecordDecoder {
     pub fn try_new(schema: &InputSchema) -> Result<Self> {
         let resolved = schema.resolve()?;
         let arrow = resolved.arrow_schema();
-        let flatten = resolved.flattened_array().map(|a| a.to_vec());
+        let flatten = resolved.flattened_array().map(|a| {
+            let fields = resolved
+                .columns
+                .iter()
+                .filter_map(|c| match &c.mapping {
+                    Some(JsonPath::Flatten { field, .. }) => Some(field.clone()),
+                    _ => None,
+                })
+                .collect();
+            (a.to_vec(), fields)
+        });
         let builders = resolved
             .columns
             .iter()
@@ -595,16 +611,23 @@ fn decode_json(
                 ));
                 continue;
             }
-            let elements: Vec<Option<&Json>> = match &spec.flatten {
-                None => vec![None],
-                Some(keys) => match resolve(row, keys) {
-                    Some(Json::Array(items)) if !items.is_empty() => {
-                        items.iter().map(Some).collect()
-                    }
-                    // Empty, missing or not an array: one row with NULL flattened columns.
-                    _ => vec![None],
+            let mut elements: Vec<Option<&Json>> = match &spec.flatten {
+                None => Vec::new(),
+                // The elements where a flattened path matches (JSONPath semantics).
+                Some((keys, fields)) => match resolve(row, keys) {
+                    Some(Json::Array(items)) => items
+                        .iter()
+                        .filter(|e| fields.iter().any(|f| resolve(e, f).is_some()))
+                        .map(Some)
+                        .collect(),
+                    _ => Vec::new(),
                 },
             };
+            if elements.is_empty() {
+                // No array, an empty one, or no element with the fields: one row whose
+                // flattened columns are NULL.
+                elements.push(None);
+            }
             for element in elements {
                 out.cells.clear();
                 let mut failed = None;

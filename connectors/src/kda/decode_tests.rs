@@ -136,11 +136,29 @@ fn example_n_flattening() {
             "John Doe|77284|12.00"
         ]
     );
-    // A missing element field: NULL on every row.
+    // No element has the field: one row of NULLs (an array always flattens to >= 1 row).
     assert_eq!(
         example_n(&[("i", "VARCHAR(8)", "$.orders[0:].itemId")]),
-        ["NULL", "NULL", "NULL"]
+        ["NULL"]
     );
+    assert_eq!(
+        example_n(&[
+            ("n", "VARCHAR(16)", "$.customerName"),
+            ("i", "VARCHAR(8)", "$.orders[0:].itemId")
+        ]),
+        ["John Doe|NULL"]
+    );
+    // A field some elements lack is NULL in their rows; elements with none of the fields
+    // (and non-object elements) give no row.
+    let (rows, errors) = decode_json(
+        &[
+            ("id", "VARCHAR(8)", "$.orders[0:].orderId"),
+            ("qty", "INTEGER", "$.orders[0:].qty"),
+        ],
+        &[r#"{"orders":[{"orderId":"1","qty":2},{"orderId":"2"},{"other":1},7,{"qty":null}]}"#],
+    );
+    assert!(errors.is_empty());
+    assert_eq!(rows, ["1|2", "2|NULL", "NULL|NULL"]);
     // The same array flattened and read whole.
     assert_eq!(
         example_n(&[

@@ -4,9 +4,10 @@
 //!  "$.a.b"            ──► JsonPath::Value    [a, b]            the value (NULL if missing)
 //!  "$.arr[0:]"        ──► JsonPath::WholeArray [arr]           the whole array, as JSON text
 //!  "$.arr[0:].f.g"    ──► JsonPath::Flatten { array: [arr], field: [f, g] }
-//!                              one row per element of arr; f.g read from each element;
-//!                              an empty (or missing) array gives one row whose flattened
-//!                              columns are NULL
+//!                              one row per element of arr where a flattened path
+//!                              matches; f.g read from each element; no match (empty or
+//!                              missing array, no element with the fields) gives one row
+//!                              whose flattened columns are NULL
 //! ```
 //!
 //! Keys are case-sensitive and run up to the next `.` or `[`. The only bracket form is the
