@@ -16,6 +16,7 @@
 
 pub mod file;
 pub mod generator;
+pub mod kda;
 
 use std::sync::Arc;
 
