@@ -38,6 +38,8 @@ pub struct ErrorRecord {
     pub data_row: Vec<u8>,
     /// The pump (or query) that rejected it; empty for input errors.
     pub pump_name: String,
+    /// Reported by a source (a record that could not be read), not by a query.
+    pub from_input: bool,
 }
 
 impl ErrorRecord {
@@ -57,6 +59,7 @@ impl ErrorRecord {
             data_rowtime,
             data_row,
             pump_name: String::new(),
+            from_input: false,
         }
     }
 
@@ -165,5 +168,17 @@ impl ErrorSink for CollectingErrorSink {
             Err(p) => p.into_inner().push(record),
         }
         Ok(())
+    }
+}
+
+/// Marks every record reported through it as an input error (the scan gives this to its
+/// source, so a query's error sink can tell rejected input records from failed rows).
+#[derive(Debug)]
+pub struct InputErrors(pub std::sync::Arc<dyn ErrorSink>);
+
+impl ErrorSink for InputErrors {
+    fn report(&self, mut record: ErrorRecord) -> Result<()> {
+        record.from_input = true;
+        self.0.report(record)
     }
 }

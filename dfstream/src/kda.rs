@@ -18,10 +18,14 @@ use std::time::Duration;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{exec_datafusion_err, plan_datafusion_err, plan_err, Result};
+use datafusion::datasource::MemTable;
 use datafusion_stream::StreamRuntime;
 use datafusion_stream_connectors::file::{FileConfig, FileFormat, FilePath, FileSource};
 use datafusion_stream_connectors::generator::{
     demo_ticker_schema, DemoTickerConfig, DemoTickerSource,
+};
+use datafusion_stream_connectors::kda::{
+    ApplicationDetail, InputSchema, RecordDecoder, RecordFormatType, RecordMeta,
 };
 use datafusion_stream_kda::input::RenamedSource;
 use datafusion_stream_kda::program::{parse_program, Diagnostic, StatementKind};
@@ -39,9 +43,19 @@ pub enum KdaFormat {
 /// Where the application's input stream comes from.
 #[derive(Debug, clap::Args, Clone)]
 pub struct InputArgs {
-    /// The application code (CREATE STREAM / CREATE PUMP statements).
-    #[arg(value_name = "APP.sql")]
-    pub code: PathBuf,
+    /// The application code (CREATE STREAM / CREATE PUMP statements); defaults to the
+    /// ApplicationCode of --description.
+    #[arg(value_name = "APP.sql", required_unless_present = "description")]
+    pub code: Option<PathBuf>,
+    /// A KDA application description, as `aws kinesisanalytics describe-application` prints
+    /// it: input stream names and InputSchema (JSONPath / CSV mapping), reference tables (their
+    /// FileKey is read from --reference-dir), outputs and, without APP.sql, the code.
+    #[arg(long, value_name = "app.json")]
+    pub description: Option<PathBuf>,
+    /// Directory holding the reference-data files named by the description's FileKeys
+    /// (default: the description's directory).
+    #[arg(long, value_name = "DIR")]
+    pub reference_dir: Option<PathBuf>,
     /// Input: `ticker` (the built-in demo stream: TICKER_SYMBOL, SECTOR, CHANGE, PRICE,
     /// EVENT_TIME) or a CSV / JSON-lines file (`.csv`, `.json`, `.jsonl`; `-` for stdin as JSON
     /// lines). A column/field named ROWTIME in the file sets each record's ingest time.
@@ -123,10 +137,139 @@ fn file_has_rowtime(path: &Path, format: &FileFormat) -> bool {
     }
 }
 
+/// The code file named in diagnostics.
+fn code_path(args: &InputArgs) -> PathBuf {
+    args.code
+        .clone()
+        .or_else(|| args.description.clone())
+        .unwrap_or_default()
+}
+
+/// Loads a reference table from a local file with its KDA ReferenceSchema.
+fn reference_table(
+    path: &Path,
+    schema: &InputSchema,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| exec_datafusion_err!("reference data '{}': {e}", path.display()))?;
+    let mut decoder = RecordDecoder::try_new(schema)?;
+    let origin = path.display().to_string();
+    let records: Vec<&[u8]> = match schema.format_type() {
+        RecordFormatType::Json => bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
+            .collect(),
+        RecordFormatType::Csv => vec![bytes.as_slice()],
+    };
+    for r in records {
+        let meta = RecordMeta {
+            origin: &origin,
+            error_time: 0,
+            rowtime: None,
+        };
+        let decoded = decoder.decode(r, &meta);
+        if let Some(e) = decoded.rejected.first() {
+            return Err(exec_datafusion_err!(
+                "reference data '{}': {}: {}",
+                path.display(),
+                e.name,
+                e.message
+            ));
+        }
+    }
+    let batch = decoder.finish()?;
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    Ok(Arc::new(table))
+}
+
 /// Builds the application with its input (not started).
 pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication, String)> {
-    let code = read(&args.code)?;
+    let description = match &args.description {
+        Some(p) => Some(ApplicationDetail::from_json(&read(p)?)?),
+        None => None,
+    };
+    let code = match (&args.code, &description) {
+        (Some(p), _) => read(p)?,
+        (None, Some(d)) => d.application_code.clone().ok_or_else(|| {
+            plan_datafusion_err!("the description has no ApplicationCode; give APP.sql")
+        })?,
+        (None, None) => return plan_err!("give APP.sql or --description"),
+    };
     let mut app = KdaApplication::new(runtime)?;
+    if let Some(d) = &description {
+        let dir = args
+            .reference_dir
+            .clone()
+            .or_else(|| {
+                args.description
+                    .as_ref()
+                    .and_then(|p| p.parent().map(|p| p.to_path_buf()))
+            })
+            .unwrap_or_default();
+        for r in &d.reference_data_sources {
+            let key = r
+                .s3_reference_data_source
+                .as_ref()
+                .map(|s| s.file_key.clone())
+                .unwrap_or_else(|| r.table_name.clone());
+            let table = reference_table(&dir.join(&key), &r.reference_schema)?;
+            app.add_reference_table(&r.table_name, table)?;
+        }
+        if let Some(input) = d.inputs.first() {
+            let names = input.stream_names();
+            if args.input == "ticker" {
+                for (i, name) in names.iter().enumerate() {
+                    let config = DemoTickerConfig {
+                        rate: args.rate,
+                        seed: 42 + i as u64,
+                        ..Default::default()
+                    };
+                    let demo = DemoTickerSource::try_new(name, demo_ticker_schema(), config)?;
+                    app.add_input(name, Arc::new(RenamedSource::upper_case(Arc::new(demo))?))?;
+                }
+            } else {
+                if names.len() != 1 {
+                    return plan_err!(
+                        "--input {}: a file replay feeds one in-application stream; the description's InputParallelism gives {}",
+                        args.input,
+                        names.len()
+                    );
+                }
+                let schema = input.input_schema.arrow_schema()?;
+                let (path, has_rowtime) = if args.input == "-" {
+                    (FilePath::Stdin, false)
+                } else {
+                    let p = PathBuf::from(&args.input);
+                    let format = match input.input_schema.format_type() {
+                        RecordFormatType::Json => FileFormat::Json,
+                        RecordFormatType::Csv => FileFormat::Csv {
+                            header: false,
+                            delimiter: b',',
+                        },
+                    };
+                    let has = file_has_rowtime(&p, &format);
+                    (FilePath::File(p), has)
+                };
+                let format = match input.input_schema.format_type() {
+                    RecordFormatType::Json => FileFormat::Json,
+                    RecordFormatType::Csv => FileFormat::Csv {
+                        header: false,
+                        delimiter: b',',
+                    },
+                };
+                let config = FileConfig {
+                    path,
+                    format,
+                    rowtime_column: has_rowtime.then(|| "ROWTIME".to_string()),
+                    batch_size: 1024,
+                    input_schema: Some(input.input_schema.clone()),
+                };
+                let src = FileSource::try_new(&names[0], schema, config)?;
+                app.add_input(&names[0], Arc::new(src))?;
+            }
+            return Ok((app, code));
+        }
+    }
     if args.input == "ticker" {
         let config = DemoTickerConfig {
             rate: args.rate,
@@ -171,6 +314,7 @@ pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication
             format,
             rowtime_column,
             batch_size: 1024,
+            input_schema: None,
         };
         let src = FileSource::try_new(&args.input_name, schema, config)?;
         app.add_input(&args.input_name, Arc::new(src))?;
@@ -195,7 +339,7 @@ fn print_diagnostics(file: &Path, diags: &[Diagnostic]) {
 pub async fn check(args: InputArgs) -> Result<bool> {
     let (mut app, code) = build(&args, StreamRuntime::default())?;
     if let Err(d) = app.load_code(&code) {
-        print_diagnostics(&args.code, &d);
+        print_diagnostics(&code_path(&args), &d);
         return Ok(false);
     }
     let streams = app.stream_names().len();
@@ -203,11 +347,11 @@ pub async fn check(args: InputArgs) -> Result<bool> {
     if diags.is_empty() {
         println!(
             "{}: ok ({streams} stream(s); every pump parses, resolves and plans)",
-            args.code.display()
+            code_path(&args).display()
         );
         Ok(true)
     } else {
-        print_diagnostics(&args.code, &diags);
+        print_diagnostics(&code_path(&args), &diags);
         Ok(false)
     }
 }
@@ -260,18 +404,28 @@ impl Printer {
 pub async fn run(args: KdaArgs) -> Result<()> {
     let (mut app, code) = build(&args.input, StreamRuntime::default())?;
     if let Err(d) = app.load_code(&code) {
-        print_diagnostics(&args.input.code, &d);
+        print_diagnostics(&code_path(&args.input), &d);
         return Err(exec_datafusion_err!(
             "the application has {} error(s)",
             d.len()
         ));
     }
-    let outputs = if args.outputs.is_empty() {
+    let described: Vec<String> = match &args.input.description {
+        Some(p) => ApplicationDetail::from_json(&read(p)?)?
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let outputs = if !args.outputs.is_empty() {
+        args.outputs.clone()
+    } else if !described.is_empty() {
+        described
+    } else {
         let mut o = app.sink_streams();
         o.push(ERROR_STREAM.to_string());
         o
-    } else {
-        args.outputs.clone()
     };
     for o in &outputs {
         app.add_output(o)?;

@@ -94,6 +94,10 @@ struct PumpErrors {
 
 impl ErrorSink for PumpErrors {
     fn report(&self, record: ErrorRecord) -> Result<()> {
+        if record.from_input {
+            // A record the input could not decode: no pump is involved.
+            return self.queue.report(record);
+        }
         self.queue.report(record.with_pump(self.pump.clone()))
     }
 }
@@ -179,8 +183,16 @@ impl KdaApplication {
         if self.catalog.relations.contains_key(name) {
             return plan_err!("'{name}' is already defined");
         }
-        let table = StreamTable::try_new(name, source, ROWTIME, None)?;
+        // The source is read once, by an input pump that stamps ROWTIME and broadcasts the
+        // rows to the in-application stream every pump reads (as KDA ingests a record once).
+        let hidden = format!("__INPUT__{name}");
+        let partitions = source.partition_count();
+        let schema = source.schema();
+        let table = StreamTable::try_new(&hidden, source, ROWTIME, None)?;
         self.ctx.register_stream(table)?;
+        let channel = Arc::new(ChannelSource::new(name, schema, partitions));
+        self.ctx
+            .register_stream(StreamTable::try_new(name, channel, ROWTIME, None)?)?;
         self.catalog
             .relations
             .insert(name.to_string(), RelationKind::Stream);
@@ -566,8 +578,49 @@ impl KdaApplication {
                 clock: Arc::clone(&self.ctx.runtime().clock),
             });
         }
-        // Streams with no writer end at once.
+        // Input pumps: each source is read once and broadcast to its in-application stream.
         let task = self.ctx.session().task_ctx();
+        for name in &self.inputs {
+            let hidden = self.ctx.stream_table(&format!("__INPUT__{name}")).await?;
+            let channel_table = self.ctx.stream_table(name).await?;
+            let Some(channel) = channel_table
+                .source()
+                .as_any()
+                .downcast_ref::<ChannelSource>()
+            else {
+                return plan_err!("internal: input {name} is not broadcast");
+            };
+            let source_schema = hidden.source().schema();
+            let n_cols = source_schema.fields().len();
+            let input = MessageInput {
+                source: Arc::new(StreamScanExec::try_new(hidden.clone(), None)?),
+                pipeline: Default::default(),
+            };
+            let inputs = input.open(&task)?;
+            let writers = (0..inputs.len())
+                .map(|p| channel.writer(p))
+                .collect::<Result<Vec<_>>>()?;
+            let n = inputs.len();
+            // Inputs first: each round moves rows from the source through every pump.
+            pumps.insert(
+                0,
+                Pump {
+                    name: format!("input {name}"),
+                    inputs: inputs.into_iter().map(Some).collect(),
+                    sink: PumpSink::Stream(writers),
+                    rowtime_idx: n_cols,
+                    mapping: Mapping {
+                        target_schema: Arc::clone(&source_schema),
+                        sources: (0..n_cols).map(Some).collect(),
+                        lengths: vec![None; n_cols],
+                    },
+                    last_rowtime: vec![WATERMARK_MIN; n],
+                    errors: Arc::clone(&self.errors),
+                    clock: Arc::clone(&self.ctx.runtime().clock),
+                },
+            );
+        }
+        // Streams with no writer end at once.
         for name in &self.outputs {
             if name == ERROR_STREAM {
                 outputs.push(Output::new(ERROR_STREAM, ErrorRecord::schema(), false));

@@ -190,7 +190,9 @@ fn decode_unicode(raw: &str) -> Result<String> {
                 .filter(|_| hex.len() == 4)
                 .and_then(char::from_u32);
             let Some(c) = code else {
-                return plan_err!("u&'{raw}': '\\' must be followed by four hex digits or another '\\'");
+                return plan_err!(
+                    "u&'{raw}': '\\' must be followed by four hex digits or another '\\'"
+                );
             };
             out.push(c);
             i += 5;
@@ -707,7 +709,10 @@ mod tests {
 
     #[test]
     fn unicode_literal() {
-        assert_eq!(run("SELECT u&'a\\0009b', U&'\\00e9'"), "SELECT 'a\tb' , 'é'");
+        assert_eq!(
+            run("SELECT u&'a\\0009b', U&'\\00e9'"),
+            "SELECT 'a\tb' , 'é'"
+        );
     }
 
     #[test]

@@ -298,7 +298,7 @@ impl StreamScanExec {
         let source_ctx = SourceContext {
             clock: runtime.clock.clone(),
             batch_size: context.session_config().batch_size(),
-            errors: Arc::clone(&runtime.errors),
+            errors: Arc::new(crate::errors::InputErrors(Arc::clone(&runtime.errors))),
         };
         let events = self.table.source.open(partition, &source_ctx)?;
         let mode = self.table.source.rowtime_mode();
