@@ -1030,10 +1030,7 @@ impl RunningApplication {
         }
         for o in self.outputs.iter_mut() {
             for part in 0..o.inputs.len() {
-                loop {
-                    let Some(input) = o.inputs[part].as_mut() else {
-                        break;
-                    };
+                while let Some(input) = o.inputs[part].as_mut() {
                     match input.poll_next_unpin(cx) {
                         Poll::Pending => break,
                         Poll::Ready(None) => {

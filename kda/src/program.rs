@@ -277,8 +277,8 @@ fn parse_stream(toks: &[Tok], mut i: usize, or_replace: bool) -> Result<StreamDe
     let mut columns = Vec::new();
     let mut start = i + 1;
     let mut depth = 0;
-    for j in i + 1..=close {
-        match plain[j] {
+    for (j, t) in plain.iter().enumerate().take(close + 1).skip(i + 1) {
+        match t {
             Token::LParen => depth += 1,
             Token::RParen if depth > 0 => depth -= 1,
             Token::Comma | Token::RParen if depth == 0 => {

@@ -253,13 +253,13 @@ fn rewrite_step(mut toks: Vec<Token>) -> Result<Vec<Token>> {
             let close = matching_paren(&toks, i + 1)?;
             let mut depth = 0;
             let mut found = false;
-            for j in i + 1..close {
-                match toks[j] {
+            for t in toks[i + 1..close].iter_mut() {
+                match t {
                     Token::LParen => depth += 1,
                     Token::RParen => depth -= 1,
                     _ => {
-                        if depth == 1 && is_kw(&toks[j], "BY") {
-                            toks[j] = Token::Comma;
+                        if depth == 1 && is_kw(t, "BY") {
+                            *t = Token::Comma;
                             found = true;
                         }
                     }
@@ -346,10 +346,7 @@ fn named_windows(toks: &[Token]) -> Result<Vec<(String, usize, usize)>> {
     while i < toks.len() {
         if is_kw(&toks[i], "WINDOW") {
             let mut j = i + 1;
-            loop {
-                let Some(name) = toks.get(j).and_then(ident_name) else {
-                    break;
-                };
+            while let Some(name) = toks.get(j).and_then(ident_name) {
                 if !toks.get(j + 1).is_some_and(|t| is_kw(t, "AS"))
                     || toks.get(j + 2) != Some(&Token::LParen)
                 {

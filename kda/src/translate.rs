@@ -325,10 +325,7 @@ fn interval_millis(e: &Expr) -> Result<i64> {
         }
         Some(_) => {
             // 'd h', 'h:m', 'm:s.fff' style: split on space and ':' from the leading unit down.
-            let parts: Vec<&str> = text
-                .split(|c: char| c == ' ' || c == ':')
-                .filter(|s| !s.is_empty())
-                .collect();
+            let parts: Vec<&str> = text.split([' ', ':']).filter(|s| !s.is_empty()).collect();
             let order = ["DAY", "HOUR", "MINUTE", "SECOND"];
             let start = order
                 .iter()
