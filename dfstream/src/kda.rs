@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{exec_datafusion_err, plan_datafusion_err, plan_err, Result};
 use datafusion::datasource::MemTable;
@@ -28,7 +28,7 @@ use datafusion_stream_connectors::kda::{
     ApplicationDetail, InputSchema, RecordDecoder, RecordFormatType, RecordMeta,
 };
 use datafusion_stream_kda::input::RenamedSource;
-use datafusion_stream_kda::program::{parse_program, Diagnostic, StatementKind};
+use datafusion_stream_kda::program::{parse_columns, Diagnostic};
 use datafusion_stream_kda::{KdaApplication, ERROR_STREAM};
 
 /// Output formats of `dfstream kda`.
@@ -98,25 +98,9 @@ fn read(path: &Path) -> Result<String> {
 }
 
 fn columns(decl: &str) -> Result<SchemaRef> {
-    let code = format!("CREATE STREAM X ({decl})");
-    let p = parse_program(&code).map_err(|d| {
-        plan_datafusion_err!(
-            "--input-schema: {}",
-            d.iter()
-                .map(|d| d.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
-    match p.first().map(|s| &s.kind) {
-        Some(StatementKind::Stream(s)) => Ok(Arc::new(Schema::new(
-            s.columns
-                .iter()
-                .map(|c| c.field.clone())
-                .collect::<Vec<_>>(),
-        ))),
-        _ => plan_err!("--input-schema: expected a column list"),
-    }
+    parse_columns(decl)
+        .map(Arc::new)
+        .map_err(|e| plan_datafusion_err!("--input-schema: {e}"))
 }
 
 /// Whether the first record of a file has a ROWTIME column.

@@ -47,6 +47,32 @@ pub fn diagnostics_error(d: &[Diagnostic]) -> datafusion::common::DataFusionErro
     ))
 }
 
+/// Parses a column list as in `CREATE STREAM` (`"TICKER VARCHAR(4), PRICE DOUBLE"`, with or
+/// without the parentheses) into an Arrow schema (column names folded like KDA identifiers).
+pub fn parse_columns(decl: &str) -> Result<datafusion::arrow::datatypes::Schema, String> {
+    let decl = decl.trim();
+    let code = if decl.starts_with('(') {
+        format!("CREATE STREAM X {decl}")
+    } else {
+        format!("CREATE STREAM X ({decl})")
+    };
+    let p = parse_program(&code).map_err(|d| {
+        d.iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    match p.first().map(|s| &s.kind) {
+        Some(StatementKind::Stream(s)) => Ok(datafusion::arrow::datatypes::Schema::new(
+            s.columns
+                .iter()
+                .map(|c| c.field.clone())
+                .collect::<Vec<_>>(),
+        )),
+        _ => Err("expected a column list".to_string()),
+    }
+}
+
 /// A column of `CREATE STREAM`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnDecl {

@@ -35,7 +35,7 @@ use datafusion_stream::errors::FailOnError;
 use datafusion_stream::{
     LateRowPolicy, ManualClock, ReplayHandle, ReplaySource, RowtimeMode, StreamRuntime,
 };
-use datafusion_stream_kda::program::{parse_program, StatementKind};
+use datafusion_stream_kda::program::parse_columns;
 use datafusion_stream_kda::{KdaApplication, RunningApplication};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
@@ -169,25 +169,7 @@ impl KdaDb {
     }
 
     fn columns(decl: &str) -> Result<Schema> {
-        let code = format!("CREATE STREAM X {decl}");
-        let p = parse_program(&code).map_err(|d| {
-            plan_datafusion_err!(
-                "{}",
-                d.iter()
-                    .map(|d| d.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
-        match p.first().map(|s| &s.kind) {
-            Some(StatementKind::Stream(s)) => Ok(Schema::new(
-                s.columns
-                    .iter()
-                    .map(|c| c.field.clone())
-                    .collect::<Vec<_>>(),
-            )),
-            _ => plan_err!("expected a column list"),
-        }
+        parse_columns(decl).map_err(|e| plan_datafusion_err!("{e}"))
     }
 
     /// Runs one command.

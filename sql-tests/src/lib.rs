@@ -408,3 +408,63 @@ impl sqllogictest::AsyncDB for StreamDb {
         "datafusion-stream"
     }
 }
+
+/// Runs every `.slt` file below `root` (whose path contains `filter`, if given) with a fresh
+/// database from `make` per file; prints `test <label>::<file> ... ok|FAILED` and a closing
+/// `<label> slt: N passed, M failed` line. True when all passed (and at least one ran).
+pub async fn run_slt_dir<D, F>(
+    root: &std::path::Path,
+    label: &str,
+    filter: Option<&str>,
+    make: F,
+) -> bool
+where
+    D: sqllogictest::AsyncDB + 'static,
+    F: Fn() -> D + Clone + Send + 'static,
+{
+    fn slt_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                slt_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "slt") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    slt_files(root, &mut files);
+    files.sort();
+    let (mut passed, mut failed) = (0, 0);
+    for f in files {
+        let name = f.strip_prefix(root).unwrap_or(&f).display().to_string();
+        if filter.is_some_and(|flt| !name.contains(flt)) {
+            continue;
+        }
+        let make = make.clone();
+        let mut runner = sqllogictest::Runner::new(move || {
+            let make = make.clone();
+            async move { Ok(make()) }
+        });
+        match runner.run_file_async(&f).await {
+            Ok(()) => {
+                println!("test {label}::{name} ... ok");
+                passed += 1;
+            }
+            Err(e) => {
+                println!("test {label}::{name} ... FAILED\n{e}\n");
+                failed += 1;
+            }
+        }
+    }
+    let prefix = if label == "slt" {
+        String::new()
+    } else {
+        format!("{label} ")
+    };
+    println!("\n{prefix}slt: {passed} passed, {failed} failed");
+    failed == 0 && passed > 0
+}

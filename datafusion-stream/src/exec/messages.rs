@@ -64,6 +64,22 @@ static PROBES: &[Probe] = &[
     crate::join::as_message_exec,
 ];
 
+/// The batches of a message stream (progress dropped): what a streaming operator's plain
+/// `ExecutionPlan::execute` returns.
+pub fn batches_only(
+    messages: MessageStream,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> datafusion::execution::SendableRecordBatchStream {
+    let batches = messages.filter_map(|m| async move {
+        match m {
+            Ok(StreamMessage::Batch(b)) => Some(Ok(b)),
+            Ok(StreamMessage::Progress(_)) => None,
+            Err(e) => Some(Err(e)),
+        }
+    });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches))
+}
+
 /// The plan as a [`MessageExec`], when it is one.
 pub fn as_message_exec(plan: &Arc<dyn ExecutionPlan>) -> Option<&dyn MessageExec> {
     PROBES.iter().find_map(|probe| probe(plan))

@@ -62,7 +62,6 @@ use datafusion::physical_plan::execution_plan::{
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, Gauge, MetricBuilder, MetricsSet,
 };
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
 };
@@ -270,18 +269,10 @@ impl ExecutionPlan for StreamWindowAggExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let messages = self.execute_messages(partition, &context)?;
-        let batches = messages.filter_map(|m| async move {
-            match m {
-                Ok(StreamMessage::Batch(b)) => Some(Ok(b)),
-                Ok(StreamMessage::Progress(_)) => None,
-                Err(e) => Some(Err(e)),
-            }
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
+        Ok(crate::exec::messages::batches_only(
+            self.execute_messages(partition, &context)?,
             Arc::clone(&self.schema),
-            batches,
-        )))
+        ))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
