@@ -321,7 +321,10 @@ fn stream_relations(
         } => {
             let n = object_name_string(name);
             let is_stream = match args {
-                Some(_) => matches!(n.as_str(), "tumble" | "hop" | "session"),
+                Some(_) => matches!(
+                    n.as_str(),
+                    "tumble" | "hop" | "session" | "stream_range" | "stream_rows"
+                ),
                 None => streams.contains(&n),
             };
             if is_stream {
