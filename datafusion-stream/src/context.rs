@@ -56,6 +56,7 @@ pub fn configure_session(
         .with_analyzer_rule(Arc::new(WindowAggregateRule))
         .with_analyzer_rule(Arc::new(crate::over::logical::OverRule))
         .with_analyzer_rule(Arc::new(crate::join::StreamJoinRule))
+        .with_analyzer_rule(Arc::new(crate::sort::logical::StreamSortRule))
         .with_physical_optimizer_rule(Arc::new(IncrementalFilterRule))
         .with_config(streaming_config().with_extension(runtime))
 }
@@ -87,6 +88,7 @@ pub fn register_window_functions(ctx: &SessionContext) {
     }
     crate::window::functions::register_group_window_functions(ctx);
     crate::join::register_join_functions(ctx);
+    crate::sort::register_sort_functions(ctx);
 }
 
 /// A streaming SQL context.

@@ -41,6 +41,7 @@ pub mod over;
 pub mod runtime;
 pub mod scan;
 pub mod source;
+pub mod sort;
 pub mod sql;
 pub mod time;
 pub mod window;

@@ -62,6 +62,7 @@ static PROBES: &[Probe] = &[
             .map(|e| e as &dyn MessageExec)
     },
     crate::join::as_message_exec,
+    |p| p.downcast_ref::<crate::sort::exec::StreamSortExec>().map(|e| e as &dyn MessageExec),
 ];
 
 /// The batches of a message stream (progress dropped): what a streaming operator's plain

@@ -114,6 +114,7 @@ impl QueryPlanner for StreamQueryPlanner {
             Arc::new(StreamExtensionPlanner),
             Arc::new(crate::over::planner::OverExtensionPlanner),
             Arc::new(crate::join::JoinPlanner),
+            Arc::new(crate::sort::planner::SortPlanner),
         ])
         .create_physical_plan(logical_plan, session_state)
         .await
