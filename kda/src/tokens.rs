@@ -145,6 +145,7 @@ pub fn rewrite_query(toks: Vec<Token>) -> Result<Vec<Token>> {
     let toks = rewrite_join_windows(toks)?;
     let toks = rewrite_sliding_specs(toks)?;
     let toks = rewrite_stagger(toks)?;
+    let toks = rewrite_tsort(toks)?;
     rewrite_functions(toks)
 }
 
@@ -596,6 +597,87 @@ fn rewrite_stagger(toks: Vec<Token>) -> Result<Vec<Token>> {
     Ok(out)
 }
 
+/// T-sort: `ORDER BY ts WITHIN INTERVAL 'n' unit [, keys]` →
+/// `ORDER BY tsort_within ( ts , INTERVAL 'n' unit ) [, keys]` (the engine's T-sort marker;
+/// sqlparser has no WITHIN). `WITHIN GROUP (...)` is left alone.
+fn rewrite_tsort(toks: Vec<Token>) -> Result<Vec<Token>> {
+    let mut out = toks;
+    let mut i = 0;
+    while i < out.len() {
+        if !is_kw(&out[i], "WITHIN") || out.get(i + 1).is_some_and(|t| is_kw(t, "GROUP")) {
+            i += 1;
+            continue;
+        }
+        // The ORDER BY this WITHIN belongs to: the nearest one before it at the same depth.
+        let mut depth = 0i32;
+        let mut by = None;
+        for j in (0..i).rev() {
+            match out[j] {
+                Token::RParen => depth += 1,
+                Token::LParen if depth == 0 => break,
+                Token::LParen => depth -= 1,
+                _ if depth == 0 && is_kw(&out[j], "BY") && j > 0 && is_kw(&out[j - 1], "ORDER") => {
+                    by = Some(j);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(by) = by else {
+            return plan_err!("WITHIN is only allowed in a T-sort: ORDER BY <timestamp expression> WITHIN INTERVAL '<n>' <unit>");
+        };
+        // A comma at depth 0 before WITHIN: WITHIN is not on the leading key.
+        let mut d = 0i32;
+        for t in &out[by + 1..i] {
+            match t {
+                Token::LParen => d += 1,
+                Token::RParen => d -= 1,
+                Token::Comma if d == 0 => {
+                    return plan_err!("T-sort: WITHIN must follow the leading ORDER BY key (ORDER BY ts WITHIN INTERVAL '<n>' <unit>, other keys)");
+                }
+                _ => {}
+            }
+        }
+        if by + 1 == i {
+            return plan_err!("T-sort: expected a timestamp expression between ORDER BY and WITHIN");
+        }
+        // The interval: up to a comma, a closing parenthesis, ASC/DESC/NULLS or LIMIT at depth 0.
+        let mut end = i + 1;
+        let mut d = 0i32;
+        while end < out.len() {
+            match out[end] {
+                Token::LParen => d += 1,
+                Token::RParen if d == 0 => break,
+                Token::RParen => d -= 1,
+                Token::Comma | Token::SemiColon if d == 0 => break,
+                _ if d == 0
+                    && ["LIMIT", "FETCH", "ASC", "DESC", "NULLS"]
+                        .iter()
+                        .any(|k| is_kw(&out[end], k)) =>
+                {
+                    break
+                }
+                _ => {}
+            }
+            end += 1;
+        }
+        if end == i + 1 {
+            return plan_err!("T-sort: expected an interval after WITHIN, e.g. WITHIN INTERVAL '5' SECOND");
+        }
+        let interval: Vec<Token> = out[i + 1..end].to_vec();
+        let ts: Vec<Token> = out[by + 1..i].to_vec();
+        let mut call = vec![word("tsort_within"), Token::LParen];
+        call.extend(ts);
+        call.push(Token::Comma);
+        call.extend(interval);
+        call.push(Token::RParen);
+        let len = call.len();
+        out.splice(by + 1..end, call);
+        i = by + 1 + len;
+    }
+    Ok(out)
+}
+
 /// Function renames: `avg(` → `kda_avg(` (integer AVG truncates in KDA);
 /// `exp_avg(x, i)` → `exp_avg(x, ROWTIME, i)`.
 fn rewrite_functions(mut toks: Vec<Token>) -> Result<Vec<Token>> {
@@ -710,6 +792,33 @@ mod tests {
             run("SELECT u&'a\\0009b', U&'\\00e9'"),
             "SELECT 'a\tb' , 'é'"
         );
+    }
+
+    #[test]
+    fn tsort_within_becomes_a_marker_call() {
+        assert_eq!(
+            run("SELECT STREAM ts AS ROWTIME, id FROM s ORDER BY ts WITHIN INTERVAL '2' MINUTE, id"),
+            "SELECT TS AS ROWTIME , ID FROM S ORDER BY tsort_within ( TS , INTERVAL '2' MINUTE ) , ID"
+        );
+        assert_eq!(
+            run("ORDER BY ts WITHIN INTERVAL '1' SECOND DESC LIMIT 2"),
+            "ORDER BY tsort_within ( TS , INTERVAL '1' SECOND ) DESC LIMIT 2"
+        );
+        assert_eq!(
+            run("SELECT * FROM (SELECT STREAM x FROM s ORDER BY FLOOR(s.ROWTIME TO MINUTE) WITHIN INTERVAL '1' SECOND)"),
+            "SELECT * FROM ( SELECT X FROM S ORDER BY tsort_within ( floor_to ( S . ROWTIME , 'MINUTE' ) , INTERVAL '1' SECOND ) )"
+        );
+        assert_eq!(
+            run("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t"),
+            "SELECT percentile_cont ( 0.5 ) WITHIN group ( ORDER BY X ) FROM T"
+        );
+        let toks = tokenize("SELECT x FROM s ORDER BY ROWTIME, ts WITHIN INTERVAL '1' SECOND")
+            .unwrap()
+            .into_iter()
+            .map(|t| t.token)
+            .collect();
+        let err = rewrite_query(toks).unwrap_err().to_string();
+        assert!(err.contains("WITHIN must follow the leading ORDER BY key"), "{err}");
     }
 
     #[test]

@@ -93,12 +93,11 @@ struct SelectInfo {
 }
 
 fn translate_query_ast(q: &mut Query, catalog: &Catalog) -> Result<SelectInfo> {
-    if q.order_by.is_some() {
-        return plan_err!(
-            "ORDER BY in a streaming query (T-sort / ORDER BY ROWTIME ...) is not supported yet"
-        );
+    let info = translate_set_expr(&mut q.body, catalog)?;
+    if info.streaming && q.order_by.is_some() {
+        translate_order_by(q, catalog)?;
     }
-    translate_set_expr(&mut q.body, catalog)
+    Ok(info)
 }
 
 fn translate_set_expr(body: &mut SetExpr, catalog: &Catalog) -> Result<SelectInfo> {
@@ -834,6 +833,157 @@ fn divide_checked(statement: &mut Statement) {
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Streaming ORDER BY (SPEC §1.3, §2.2 T-sort, Example I, Example R).
+//
+//  ORDER BY FLOOR(s.ROWTIME TO SECOND), x DESC   → ORDER BY tumble_start(s.ROWTIME, 1000 ms), x DESC
+//      (also STEP / the seconds trick / MONOTONIC); the output ROWTIME becomes the same
+//      tumble_start (the bucket start), so rows sorted inside a bucket keep ROWTIME in order
+//  ORDER BY ROWTIME, x                           → unchanged (1 ms buckets)
+//  ORDER BY ts WITHIN INTERVAL '5' SECOND, x     → (tokens) ORDER BY tsort_within(ts, INTERVAL ...)
+//      ts must be selected AS ROWTIME; no DESC; ROWTIME inside ts must be qualified
+//  anything else on a stream                     → plan error (ORDER BY ticker fails)
+// ---------------------------------------------------------------------------------------------
+
+/// The relations of an already translated SELECT, for resolving `s.ROWTIME` in ORDER BY:
+/// everything but a reference table may be a stream.
+fn order_by_relations(select: &Select, catalog: &Catalog) -> Vec<Relation> {
+    fn walk(f: &TableFactor, catalog: &Catalog, out: &mut Vec<Relation>) {
+        match f {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                let n = object_name(name);
+                let qualifier = match (alias, args.as_ref().and_then(|a| a.args.first())) {
+                    (Some(a), _) => ident_value(&a.name),
+                    (None, Some(first)) => string_arg(first).unwrap_or(n.clone()),
+                    (None, None) => n.clone(),
+                };
+                out.push(Relation {
+                    qualifier,
+                    streaming: catalog.relations.get(&n) != Some(&RelationKind::Table),
+                });
+            }
+            TableFactor::Derived { alias, .. } => out.push(Relation {
+                qualifier: alias
+                    .as_ref()
+                    .map(|a| ident_value(&a.name))
+                    .unwrap_or_default(),
+                streaming: true,
+            }),
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => {
+                walk(&table_with_joins.relation, catalog, out);
+                for j in &table_with_joins.joins {
+                    walk(&j.relation, catalog, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for t in &select.from {
+        walk(&t.relation, catalog, &mut out);
+        for j in &t.joins {
+            walk(&j.relation, catalog, &mut out);
+        }
+    }
+    out
+}
+
+/// Checks and rewrites the ORDER BY of a streaming query (see the table above).
+fn translate_order_by(q: &mut Query, catalog: &Catalog) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::OrderByKind;
+    let Some(order_by) = q.order_by.as_mut() else {
+        return Ok(());
+    };
+    let text = order_by.to_string();
+    let OrderByKind::Expressions(keys) = &mut order_by.kind else {
+        return plan_err!("{text} is not supported on a stream; list the keys, the first one ROWTIME-based");
+    };
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return plan_err!("{text} on a stream is only supported on a single SELECT STREAM (not on UNION)");
+    };
+    let rels = order_by_relations(select, catalog);
+    let Some(first) = keys.first_mut() else {
+        return Ok(());
+    };
+    let descending = first.options.asc == Some(false);
+    if let Some(("tsort_within", args)) = func_parts(&first.expr)
+        .as_ref()
+        .map(|(n, a)| (n.as_str(), a.as_slice()))
+    {
+        // T-sort: ORDER BY ts WITHIN INTERVAL ... (rewritten by the tokens module).
+        let (Some(ts), Some(within)) = (args.first().map(|e| (*e).clone()), args.get(1)) else {
+            return plan_err!("ORDER BY ... WITHIN needs a timestamp expression before WITHIN and an interval after it");
+        };
+        // Errors show the KDA text.
+        let text = text.replacen(&first.expr.to_string(), &format!("{ts} WITHIN {within}"), 1);
+        if descending {
+            return plan_err!("T-sort ({text}): the sort is ascending only; remove DESC");
+        }
+        let mut unqualified = false;
+        let mut probe = ts.clone();
+        let _ = visit_expressions_mut(&mut probe, |x| {
+            unqualified |= is_unqualified_rowtime(x);
+            ControlFlow::<()>::Continue(())
+        });
+        if unqualified {
+            return plan_err!(
+                "T-sort ({text}): the sorted expression {ts} must not use the ROWTIME of the output row; qualify it with its stream, e.g. FLOOR(s.ROWTIME TO MINUTE)"
+            );
+        }
+        let aliased = select.projection.iter().any(|item| {
+            matches!(item, SelectItem::ExprWithAlias { expr, alias }
+                if alias.value == ROWTIME && norm(expr) == norm(&ts))
+        });
+        if !aliased {
+            return plan_err!(
+                "T-sort ({text}): the sorted expression must be in the select list with the alias ROWTIME, e.g. SELECT STREAM {ts} AS ROWTIME, ..."
+            );
+        }
+        return Ok(());
+    }
+    let Some(ms) = rowtime_window(&first.expr, &rels)? else {
+        return plan_err!(
+            "ORDER BY on a stream needs a leading monotonic time key such as ROWTIME, FLOOR(s.ROWTIME TO MINUTE) or STEP(s.ROWTIME BY INTERVAL '10' SECOND), or a T-sort ORDER BY ts WITHIN INTERVAL '5' SECOND; {text} starts with {}, which is not ROWTIME-based",
+            first.expr
+        );
+    };
+    if descending {
+        return plan_err!(
+            "{text}: the leading time key {} of a stream must be ascending",
+            first.expr
+        );
+    }
+    if is_rowtime_ref(&first.expr, &rels) {
+        return Ok(());
+    }
+    // A FLOOR / STEP bucket: sort per bucket; the output ROWTIME is the bucket start.
+    let mut time = None;
+    let mut k = first.expr.clone();
+    let _ = visit_expressions_mut(&mut k, |x| {
+        if time.is_none() && is_rowtime_ref(x, &rels) {
+            time = Some(x.to_string());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let time = time.unwrap_or_else(|| ROWTIME.to_string());
+    let start = parse_expr(&format!(
+        "tumble_start({time}, INTERVAL '{ms} milliseconds')"
+    ))?;
+    first.expr = start.clone();
+    for item in select.projection.iter_mut() {
+        if let SelectItem::ExprWithAlias { expr, alias } = item {
+            if alias.value == ROWTIME && is_rowtime_ref(expr, &rels) {
+                *expr = start.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -920,6 +1070,31 @@ mod tests {
         assert_eq!(similar_pattern_to_regex("a.b_(c|d)"), "^(?:a\\.b.(c|d))$");
         let s = tr("SELECT STREAM * FROM SOURCE_SQL_STREAM_001 WHERE sector SIMILAR TO '%TECH%'");
         assert!(s.contains("regexp_like(SECTOR, '^(?:.*TECH.*)$')"), "{s}");
+    }
+
+    #[test]
+    fn order_by_buckets_and_tsort() {
+        // Example I: the FLOOR key becomes a 1-second bucket, which is also the output ROWTIME.
+        let s = tr("SELECT STREAM * FROM WEATHERSTREAM ORDER BY FLOOR(WEATHERSTREAM.ROWTIME TO SECOND), ANOMALY_SCORE DESC");
+        assert_eq!(
+            s,
+            "SELECT * EXCLUDE \"ROWTIME\", tumble_start(WEATHERSTREAM.ROWTIME, INTERVAL '1000 milliseconds') AS \"ROWTIME\" FROM WEATHERSTREAM ORDER BY tumble_start(WEATHERSTREAM.ROWTIME, INTERVAL '1000 milliseconds'), ANOMALY_SCORE DESC"
+        );
+        let s = tr("SELECT STREAM ticker FROM SOURCE_SQL_STREAM_001 ORDER BY ROWTIME, ticker");
+        assert!(
+            s.ends_with("AS \"ROWTIME\" FROM SOURCE_SQL_STREAM_001 ORDER BY ROWTIME, TICKER"),
+            "{s}"
+        );
+        let s = tr("SELECT STREAM ts AS ROWTIME, ticker FROM SOURCE_SQL_STREAM_001 ORDER BY ts WITHIN INTERVAL '5' SECOND, ticker");
+        assert_eq!(
+            s,
+            "SELECT TS AS \"ROWTIME\", TICKER FROM SOURCE_SQL_STREAM_001 ORDER BY tsort_within(TS, INTERVAL '5' SECOND), TICKER"
+        );
+        assert!(err("SELECT STREAM ticker FROM SOURCE_SQL_STREAM_001 ORDER BY ticker")
+            .contains("needs a leading monotonic time key"));
+        // A batch query over a reference table keeps its ORDER BY.
+        let s = tr("SELECT * FROM \"CompanyName\" ORDER BY 1");
+        assert!(s.ends_with("ORDER BY 1"), "{s}");
     }
 
     #[test]

@@ -408,6 +408,10 @@ impl SortStream {
             self.clock.now(),
         );
         record.name = "Late_Row".to_string();
+        if let SortKey::TSort { .. } = self.key {
+            // The ROWTIME the row would have had in the re-timed output.
+            record.data_rowtime.get_or_insert(k);
+        }
         self.errors.report(record)
     }
 
