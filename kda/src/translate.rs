@@ -24,6 +24,7 @@ use datafusion::sql::sqlparser::ast::{
     SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableWithJoins, Value,
     WildcardAdditionalOptions,
 };
+use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -105,11 +106,31 @@ fn translate_set_expr(body: &mut SetExpr, catalog: &Catalog) -> Result<SelectInf
     match body {
         SetExpr::Select(s) => translate_select(s, catalog),
         SetExpr::Query(q) => translate_query_ast(q, catalog),
-        SetExpr::SetOperation { left, right, .. } => {
+        SetExpr::SetOperation {
+            left,
+            right,
+            op,
+            set_quantifier,
+        } => {
             let l = translate_set_expr(left, catalog)?;
             let r = translate_set_expr(right, catalog)?;
-            if l.streaming || r.streaming {
-                return plan_err!("UNION of streams is not supported yet");
+            if l.streaming != r.streaming {
+                return plan_err!("{op} of a stream and a table: both sides must be streams");
+            }
+            if l.streaming
+                && !(matches!(op, SetOperator::Union)
+                    && matches!(set_quantifier, SetQuantifier::All))
+            {
+                let q = match set_quantifier {
+                    SetQuantifier::None => String::new(),
+                    other => format!(" {other}"),
+                };
+                return plan_err!(
+                    "{op}{q} of streams is not supported; streams are combined with UNION ALL"
+                );
+            }
+            if l.rowtime_is_data != r.rowtime_is_data {
+                return plan_err!("UNION ALL: select ROWTIME in both branches or in neither");
             }
             Ok(l)
         }

@@ -8,6 +8,7 @@
 //!  QUERY <name> AS SELECT STREAM ...         a bare query; its rows are the output <name>
 //!  OUTPUT <stream>                           collect a stream's rows (or error_stream)
 //!  START                                     plan and start (errors: every diagnostic)
+//!  RESET                                     a fresh application (nothing declared)
 //!  CHECK                                     (a query) the diagnostics of `dfstream check`
 //!  PUSH <input> VALUES ('<rowtime>', v, ...), ...   rows, ROWTIME first
 //!  BOUND <input> '<ts>'                      a rowtime bound: no row before ts follows
@@ -181,6 +182,10 @@ impl KdaDb {
             .unwrap_or("")
             .to_ascii_uppercase();
         let out = match head.as_str() {
+            "RESET" => {
+                *self = KdaDb::new();
+                None
+            }
             "INPUT" => {
                 let (name, rest) = name_and_rest(after_keyword(sql, "INPUT"));
                 let schema = Arc::new(Self::columns(rest)?);
