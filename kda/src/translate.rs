@@ -216,6 +216,15 @@ fn relation_of(factor: &mut TableFactor, catalog: &Catalog, out: &mut Vec<Relati
             subquery, alias, ..
         } => {
             let info = translate_query_ast(subquery, catalog)?;
+            if alias.is_none() {
+                // An unnamed subquery still needs a name for its ROWTIME.
+                *alias = Some(datafusion::sql::sqlparser::ast::TableAlias {
+                    explicit: true,
+                    name: Ident::with_quote('"', format!("__SUBQUERY_{}", out.len())),
+                    columns: vec![],
+                    at: None,
+                });
+            }
             let qualifier = alias
                 .as_ref()
                 .map(|a| ident_value(&a.name))
