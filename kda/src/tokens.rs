@@ -297,7 +297,9 @@ fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
                 .then(|| a[2..a.len() - 1].to_vec())
         });
         let Some(query) = cursor else {
-            return plan_err!("TABLE({fname}(...)): the first argument must be CURSOR(SELECT STREAM ...)");
+            return plan_err!(
+                "TABLE({fname}(...)): the first argument must be CURSOR(SELECT STREAM ...)"
+            );
         };
         match fname.as_str() {
             "COUNT_DISTINCT_ITEMS_TUMBLING" => {
@@ -313,7 +315,9 @@ fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
                     _ => 0,
                 };
                 if !(1..=3600).contains(&secs) {
-                    return plan_err!("COUNT_DISTINCT_ITEMS_TUMBLING: the window size must be 1 to 3600 seconds");
+                    return plan_err!(
+                        "COUNT_DISTINCT_ITEMS_TUMBLING: the window size must be 1 to 3600 seconds"
+                    );
                 }
                 let mut sub = vec![
                     Token::LParen,

@@ -61,6 +61,9 @@ pub struct Translated {
     /// aggregate's `ROWTIME`) and is therefore also a data column; false when it was added
     /// or given as an `expr AS ROWTIME` override.
     pub rowtime_is_data: bool,
+    /// True when the select list overrides ROWTIME (`expr AS ROWTIME`): the output's time is
+    /// then unrelated to the input's progress.
+    pub rowtime_overridden: bool,
 }
 
 /// Translates the tokens of one KDA query (after `AS INSERT INTO ... (cols)` was removed).
@@ -84,6 +87,7 @@ pub fn translate_query(tokens: Vec<Token>, catalog: &Catalog) -> Result<Translat
         statement,
         streaming: info.streaming,
         rowtime_is_data: info.rowtime_is_data,
+        rowtime_overridden: info.rowtime_overridden,
     })
 }
 
@@ -91,6 +95,7 @@ pub fn translate_query(tokens: Vec<Token>, catalog: &Catalog) -> Result<Translat
 struct SelectInfo {
     streaming: bool,
     rowtime_is_data: bool,
+    rowtime_overridden: bool,
 }
 
 fn translate_query_ast(q: &mut Query, catalog: &Catalog) -> Result<SelectInfo> {
@@ -654,6 +659,7 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
     let mut items = Vec::with_capacity(select.projection.len() + 1);
     let mut rowtime_item = None;
     let mut rowtime_is_data = false;
+    let mut rowtime_overridden = false;
     for item in std::mem::take(&mut select.projection) {
         match item {
             SelectItem::Wildcard(mut opts) => {
@@ -712,6 +718,7 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
                 }
                 rowtime_item = Some(items.len());
                 rowtime_is_data = false;
+                rowtime_overridden = true;
                 items.push(SelectItem::ExprWithAlias {
                     expr,
                     alias: Ident::with_quote('"', ROWTIME),
@@ -780,6 +787,7 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
     Ok(SelectInfo {
         streaming: true,
         rowtime_is_data,
+        rowtime_overridden,
     })
 }
 
