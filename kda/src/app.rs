@@ -972,6 +972,12 @@ impl std::fmt::Debug for RunningApplication {
 }
 
 impl RunningApplication {
+    /// The application's error sink: records reported here appear in `error_stream` (for
+    /// inputs that decode records outside the engine, e.g. a test feeding raw records).
+    pub fn error_sink(&self) -> Arc<dyn ErrorSink> {
+        Arc::clone(&self.errors) as Arc<dyn ErrorSink>
+    }
+
     /// Names of the outputs, in order.
     pub fn output_names(&self) -> Vec<String> {
         self.outputs.iter().map(|o| o.name.clone()).collect()
