@@ -83,6 +83,7 @@ pub fn translate_query(tokens: Vec<Token>, catalog: &Catalog) -> Result<Translat
     let info = translate_query_ast(query, catalog)?;
     divide_checked(&mut statement);
     similar_to_regex(&mut statement)?;
+    day_time_intervals(&mut statement)?;
     Ok(Translated {
         statement,
         streaming: info.streaming,
@@ -840,6 +841,33 @@ fn similar_to_regex(statement: &mut Statement) -> Result<()> {
                 Err(err) => {
                     failure = Some(err.to_string());
                     return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match failure {
+        Some(f) => plan_err!("{f}"),
+        None => Ok(()),
+    }
+}
+
+/// Day-time interval literals with a range qualifier (`INTERVAL '3 4' DAY TO HOUR`,
+/// `INTERVAL '59:59.999' MINUTE TO SECOND(3)`), which DataFusion does not parse, become the
+/// same span in milliseconds.
+fn day_time_intervals(statement: &mut Statement) -> Result<()> {
+    let mut failure = None;
+    let _ = visit_expressions_mut(statement, |e| {
+        if let Expr::Interval(iv) = e {
+            if iv.last_field.is_some() {
+                match interval_millis(e)
+                    .and_then(|ms| parse_expr(&format!("INTERVAL '{ms} milliseconds'")))
+                {
+                    Ok(x) => *e = x,
+                    Err(err) => {
+                        failure = Some(err.to_string());
+                        return ControlFlow::Break(());
+                    }
                 }
             }
         }

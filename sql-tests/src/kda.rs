@@ -38,11 +38,11 @@ use datafusion::common::{plan_datafusion_err, plan_err, Result};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion_stream::errors::FailOnError;
-use datafusion_stream_connectors::kda::{
-    discover_input_schema, InputSchema, RecordDecoder, RecordMeta,
-};
 use datafusion_stream::{
     LateRowPolicy, ManualClock, ReplayHandle, ReplaySource, RowtimeMode, StreamRuntime,
+};
+use datafusion_stream_connectors::kda::{
+    discover_input_schema, InputSchema, RecordDecoder, RecordMeta,
 };
 use datafusion_stream_kda::program::parse_columns;
 use datafusion_stream_kda::{KdaApplication, RunningApplication};
@@ -196,7 +196,12 @@ impl KdaDb {
                 *self = KdaDb::new();
                 None
             }
-            "INPUT" if sql.split_whitespace().nth(2).is_some_and(|w| w.eq_ignore_ascii_case("SCHEMA")) => {
+            "INPUT"
+                if sql
+                    .split_whitespace()
+                    .nth(2)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("SCHEMA")) =>
+            {
                 let (name, rest) = name_and_rest(after_keyword(sql, "INPUT"));
                 let json = after_keyword(rest.trim_start(), "SCHEMA");
                 let schema = InputSchema::from_json(json)?;
@@ -236,7 +241,8 @@ impl KdaDb {
                 }
                 let batch = decoder.finish()?;
                 let n = batch.num_rows();
-                let times = datafusion::arrow::array::TimestampMillisecondArray::from(vec![rowtime; n]);
+                let times =
+                    datafusion::arrow::array::TimestampMillisecondArray::from(vec![rowtime; n]);
                 h.push(0, batch, Some(Arc::new(times)))?;
                 self.running()?.run_until_stalled()?;
                 None
