@@ -431,6 +431,7 @@ impl KdaApplication {
             input,
             rowtime_idx,
             mapping,
+            rowtime_overridden: translated.rowtime_overridden,
         })
     }
 
@@ -574,6 +575,7 @@ impl KdaApplication {
                 rowtime_idx: pl.rowtime_idx,
                 mapping: pl.mapping,
                 last_rowtime: vec![WATERMARK_MIN; n],
+                rowtime_overridden: pl.rowtime_overridden,
                 errors: Arc::clone(&self.errors),
                 clock: Arc::clone(&self.ctx.runtime().clock),
             });
@@ -615,6 +617,7 @@ impl KdaApplication {
                         lengths: vec![None; n_cols],
                     },
                     last_rowtime: vec![WATERMARK_MIN; n],
+                    rowtime_overridden: false,
                     errors: Arc::clone(&self.errors),
                     clock: Arc::clone(&self.ctx.runtime().clock),
                 },
@@ -765,6 +768,7 @@ struct Planned {
     input: MessageInput,
     rowtime_idx: usize,
     mapping: Mapping,
+    rowtime_overridden: bool,
 }
 
 enum PumpSink {
@@ -779,6 +783,9 @@ struct Pump {
     rowtime_idx: usize,
     mapping: Mapping,
     last_rowtime: Vec<Millis>,
+    /// `expr AS ROWTIME`: the input's progress says nothing about the output's times, so only
+    /// the rows themselves (and the end) move the target's time.
+    rowtime_overridden: bool,
     errors: Arc<ErrorQueue>,
     clock: Arc<dyn datafusion_stream::StreamClock>,
 }
@@ -965,6 +972,12 @@ impl std::fmt::Debug for RunningApplication {
 }
 
 impl RunningApplication {
+    /// The application's error sink: records reported here appear in `error_stream` (for
+    /// inputs that decode records outside the engine, e.g. a test feeding raw records).
+    pub fn error_sink(&self) -> Arc<dyn ErrorSink> {
+        Arc::clone(&self.errors) as Arc<dyn ErrorSink>
+    }
+
     /// Names of the outputs, in order.
     pub fn output_names(&self) -> Vec<String> {
         self.outputs.iter().map(|o| o.name.clone()).collect()
@@ -1081,6 +1094,9 @@ impl RunningApplication {
                 }
             }
             StreamMessage::Progress(p) => {
+                if self.pumps[k].rowtime_overridden {
+                    return Ok(());
+                }
                 if let PumpSink::Stream(w) = &self.pumps[k].sink {
                     if p.idle {
                         w[part].send(SourceEvent::Idle);
@@ -1094,11 +1110,23 @@ impl RunningApplication {
     }
 
     /// Drives the application until nothing moves (deterministic with a manual clock).
+    ///
+    /// Each round runs outside Tokio's cooperative budget: a budget-exhausted channel would
+    /// otherwise answer "pending" with rows in it, and a round that moves nothing is taken as
+    /// the end.
     pub fn run_until_stalled(&mut self) -> Result<()> {
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        while self.poll_round(&mut cx)? {}
-        Ok(())
+        use futures::FutureExt;
+        loop {
+            let round = tokio::task::unconstrained(futures::future::poll_fn(|cx| {
+                Poll::Ready(self.poll_round(cx))
+            }))
+            .now_or_never();
+            match round {
+                Some(Ok(true)) => continue,
+                Some(Ok(false)) | None => return Ok(()),
+                Some(Err(e)) => return Err(e),
+            }
+        }
     }
 
     /// Waits until something moves (or everything ended); false when finished.

@@ -139,6 +139,7 @@ pub fn rewrite_query(toks: Vec<Token>) -> Result<Vec<Token>> {
     let toks = unicode_literals(toks)?;
     let toks = fold_identifiers(toks);
     let toks = drop_stream_keyword(toks);
+    let toks = rewrite_table_functions(toks)?;
     let toks = rewrite_step(toks)?;
     let toks = rewrite_floor_ceil(toks)?;
     let toks = rewrite_interval_qualifiers(toks);
@@ -244,6 +245,122 @@ fn drop_stream_keyword(toks: Vec<Token>) -> Vec<Token> {
         out.push(t);
     }
     out
+}
+
+/// Splits the arguments of the call whose `(` is at `open` at top-level commas.
+fn call_args(toks: &[Token], open: usize) -> Result<(Vec<Vec<Token>>, usize)> {
+    let close = matching_paren(toks, open)?;
+    let mut args = vec![Vec::new()];
+    let mut depth = 0;
+    for t in &toks[open + 1..close] {
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => {
+                args.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = args.last_mut() {
+            last.push(t.clone());
+        }
+    }
+    Ok((args, close))
+}
+
+/// `TABLE(COUNT_DISTINCT_ITEMS_TUMBLING(CURSOR(q), 'COL', seconds))` → a subquery counting the
+/// distinct values of COL per tumbling ROWTIME window (exact; KDA's is exact up to 10,000
+/// items). Other table functions over a cursor are rejected by name.
+fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let is_table = is_kw(&toks[i], "TABLE") && toks.get(i + 1) == Some(&Token::LParen);
+        if !is_table {
+            out.push(toks[i].clone());
+            i += 1;
+            continue;
+        }
+        let close = matching_paren(&toks, i + 1)?;
+        let fname = toks.get(i + 2).and_then(|t| match t {
+            Token::Word(w) => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        });
+        let Some(fname) = fname.filter(|_| toks.get(i + 3) == Some(&Token::LParen)) else {
+            out.push(toks[i].clone());
+            i += 1;
+            continue;
+        };
+        let (args, _) = call_args(&toks, i + 3)?;
+        let cursor = args.first().and_then(|a| {
+            (a.len() >= 3 && is_kw(&a[0], "CURSOR") && a[1] == Token::LParen)
+                .then(|| a[2..a.len() - 1].to_vec())
+        });
+        let Some(query) = cursor else {
+            return plan_err!(
+                "TABLE({fname}(...)): the first argument must be CURSOR(SELECT STREAM ...)"
+            );
+        };
+        match fname.as_str() {
+            "COUNT_DISTINCT_ITEMS_TUMBLING" => {
+                let [_, col, secs] = args.as_slice() else {
+                    return plan_err!("COUNT_DISTINCT_ITEMS_TUMBLING takes (CURSOR(...), 'column', windowSizeSeconds)");
+                };
+                let col = match col.as_slice() {
+                    [Token::SingleQuotedString(c)] => c.clone(),
+                    _ => return plan_err!("COUNT_DISTINCT_ITEMS_TUMBLING: the column must be a string literal such as 'TICKER_SYMBOL'"),
+                };
+                let secs: i64 = match secs.as_slice() {
+                    [Token::Number(n, _)] => n.parse().unwrap_or(0),
+                    _ => 0,
+                };
+                if !(1..=3600).contains(&secs) {
+                    return plan_err!(
+                        "COUNT_DISTINCT_ITEMS_TUMBLING: the window size must be 1 to 3600 seconds"
+                    );
+                }
+                let mut sub = vec![
+                    Token::LParen,
+                    word("SELECT"),
+                    word("count"),
+                    Token::LParen,
+                    word("DISTINCT"),
+                    Token::make_word(&col, Some('"')),
+                    Token::RParen,
+                    word("AS"),
+                    word("NUMBER_OF_DISTINCT_ITEMS"),
+                    word("FROM"),
+                    Token::LParen,
+                ];
+                sub.extend(query);
+                sub.extend([
+                    Token::RParen,
+                    word("AS"),
+                    Token::make_word("__CURSOR", Some('"')),
+                    word("GROUP"),
+                    word("BY"),
+                    word("step"),
+                    Token::LParen,
+                    Token::make_word("__CURSOR", Some('"')),
+                    Token::Period,
+                    word("ROWTIME"),
+                    word("BY"),
+                    word("INTERVAL"),
+                    string(&secs.to_string()),
+                    word("SECOND"),
+                    Token::RParen,
+                    Token::RParen,
+                ]);
+                out.extend(sub);
+            }
+            other => {
+                return plan_err!("TABLE({other}(CURSOR(...))) is not supported yet (supported: COUNT_DISTINCT_ITEMS_TUMBLING)");
+            }
+        }
+        i = close + 1;
+    }
+    Ok(out)
 }
 
 /// `step ( x BY i )` → `step ( x , i )`.

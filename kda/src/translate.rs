@@ -24,6 +24,7 @@ use datafusion::sql::sqlparser::ast::{
     SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableWithJoins, Value,
     WildcardAdditionalOptions,
 };
+use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -60,6 +61,9 @@ pub struct Translated {
     /// aggregate's `ROWTIME`) and is therefore also a data column; false when it was added
     /// or given as an `expr AS ROWTIME` override.
     pub rowtime_is_data: bool,
+    /// True when the select list overrides ROWTIME (`expr AS ROWTIME`): the output's time is
+    /// then unrelated to the input's progress.
+    pub rowtime_overridden: bool,
 }
 
 /// Translates the tokens of one KDA query (after `AS INSERT INTO ... (cols)` was removed).
@@ -79,10 +83,12 @@ pub fn translate_query(tokens: Vec<Token>, catalog: &Catalog) -> Result<Translat
     let info = translate_query_ast(query, catalog)?;
     divide_checked(&mut statement);
     similar_to_regex(&mut statement)?;
+    day_time_intervals(&mut statement)?;
     Ok(Translated {
         statement,
         streaming: info.streaming,
         rowtime_is_data: info.rowtime_is_data,
+        rowtime_overridden: info.rowtime_overridden,
     })
 }
 
@@ -90,6 +96,7 @@ pub fn translate_query(tokens: Vec<Token>, catalog: &Catalog) -> Result<Translat
 struct SelectInfo {
     streaming: bool,
     rowtime_is_data: bool,
+    rowtime_overridden: bool,
 }
 
 fn translate_query_ast(q: &mut Query, catalog: &Catalog) -> Result<SelectInfo> {
@@ -104,11 +111,31 @@ fn translate_set_expr(body: &mut SetExpr, catalog: &Catalog) -> Result<SelectInf
     match body {
         SetExpr::Select(s) => translate_select(s, catalog),
         SetExpr::Query(q) => translate_query_ast(q, catalog),
-        SetExpr::SetOperation { left, right, .. } => {
+        SetExpr::SetOperation {
+            left,
+            right,
+            op,
+            set_quantifier,
+        } => {
             let l = translate_set_expr(left, catalog)?;
             let r = translate_set_expr(right, catalog)?;
-            if l.streaming || r.streaming {
-                return plan_err!("UNION of streams is not supported yet");
+            if l.streaming != r.streaming {
+                return plan_err!("{op} of a stream and a table: both sides must be streams");
+            }
+            if l.streaming
+                && !(matches!(op, SetOperator::Union)
+                    && matches!(set_quantifier, SetQuantifier::All))
+            {
+                let q = match set_quantifier {
+                    SetQuantifier::None => String::new(),
+                    other => format!(" {other}"),
+                };
+                return plan_err!(
+                    "{op}{q} of streams is not supported; streams are combined with UNION ALL"
+                );
+            }
+            if l.rowtime_is_data != r.rowtime_is_data {
+                return plan_err!("UNION ALL: select ROWTIME in both branches or in neither");
             }
             Ok(l)
         }
@@ -194,6 +221,15 @@ fn relation_of(factor: &mut TableFactor, catalog: &Catalog, out: &mut Vec<Relati
             subquery, alias, ..
         } => {
             let info = translate_query_ast(subquery, catalog)?;
+            if alias.is_none() {
+                // An unnamed subquery still needs a name for its ROWTIME.
+                *alias = Some(datafusion::sql::sqlparser::ast::TableAlias {
+                    explicit: true,
+                    name: Ident::with_quote('"', format!("__SUBQUERY_{}", out.len())),
+                    columns: vec![],
+                    at: None,
+                });
+            }
             let qualifier = alias
                 .as_ref()
                 .map(|a| ident_value(&a.name))
@@ -623,6 +659,7 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
     let mut items = Vec::with_capacity(select.projection.len() + 1);
     let mut rowtime_item = None;
     let mut rowtime_is_data = false;
+    let mut rowtime_overridden = false;
     for item in std::mem::take(&mut select.projection) {
         match item {
             SelectItem::Wildcard(mut opts) => {
@@ -681,6 +718,7 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
                 }
                 rowtime_item = Some(items.len());
                 rowtime_is_data = false;
+                rowtime_overridden = true;
                 items.push(SelectItem::ExprWithAlias {
                     expr,
                     alias: Ident::with_quote('"', ROWTIME),
@@ -749,6 +787,7 @@ fn translate_select(select: &mut Select, catalog: &Catalog) -> Result<SelectInfo
     Ok(SelectInfo {
         streaming: true,
         rowtime_is_data,
+        rowtime_overridden,
     })
 }
 
@@ -801,6 +840,33 @@ fn similar_to_regex(statement: &mut Statement) -> Result<()> {
                 Err(err) => {
                     failure = Some(err.to_string());
                     return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match failure {
+        Some(f) => plan_err!("{f}"),
+        None => Ok(()),
+    }
+}
+
+/// Day-time interval literals with a range qualifier (`INTERVAL '3 4' DAY TO HOUR`,
+/// `INTERVAL '59:59.999' MINUTE TO SECOND(3)`), which DataFusion does not parse, become the
+/// same span in milliseconds.
+fn day_time_intervals(statement: &mut Statement) -> Result<()> {
+    let mut failure = None;
+    let _ = visit_expressions_mut(statement, |e| {
+        if let Expr::Interval(iv) = e {
+            if iv.last_field.is_some() {
+                match interval_millis(e)
+                    .and_then(|ms| parse_expr(&format!("INTERVAL '{ms} milliseconds'")))
+                {
+                    Ok(x) => *e = x,
+                    Err(err) => {
+                        failure = Some(err.to_string());
+                        return ControlFlow::Break(());
+                    }
                 }
             }
         }

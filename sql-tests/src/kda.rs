@@ -3,11 +3,17 @@
 //! ```text
 //!  INPUT <name> (<col> <type>, ...)          an input in-application stream; ROWTIME is given
 //!                                            with every PUSH (a replay of the documented input)
+//!  INPUT <name> SCHEMA <InputSchema JSON>   an input decoded with KDA's InputSchema (JSONPath
+//!                                            or CSV mapping, coercion rules)
+//!  RECORD <name> '<rowtime>' <raw record>    one raw record (the rest of the statement) into
+//!                                            an INPUT ... SCHEMA; rejects go to error_stream
+//!  DISCOVER <sample records, one per line>   (a query) the discovered columns: name, type
 //!  REFERENCE <name> (<col> <type>, ...) VALUES (...), ...   a reference table
 //!  APPLICATION <code>                        KDA application code (CREATE STREAM / PUMP ...)
 //!  QUERY <name> AS SELECT STREAM ...         a bare query; its rows are the output <name>
 //!  OUTPUT <stream>                           collect a stream's rows (or error_stream)
 //!  START                                     plan and start (errors: every diagnostic)
+//!  RESET                                     a fresh application (nothing declared)
 //!  CHECK                                     (a query) the diagnostics of `dfstream check`
 //!  PUSH <input> VALUES ('<rowtime>', v, ...), ...   rows, ROWTIME first
 //!  BOUND <input> '<ts>'                      a rowtime bound: no row before ts follows
@@ -35,6 +41,9 @@ use datafusion_stream::errors::FailOnError;
 use datafusion_stream::{
     LateRowPolicy, ManualClock, ReplayHandle, ReplaySource, RowtimeMode, StreamRuntime,
 };
+use datafusion_stream_connectors::kda::{
+    discover_input_schema, InputSchema, RecordDecoder, RecordMeta,
+};
 use datafusion_stream_kda::program::parse_columns;
 use datafusion_stream_kda::{KdaApplication, RunningApplication};
 use sqllogictest::{DBOutput, DefaultColumnType};
@@ -44,6 +53,7 @@ use crate::SltError;
 /// The KDA database under test.
 pub struct KdaDb {
     app: Option<KdaApplication>,
+    decoders: HashMap<String, RecordDecoder>,
     running: Option<RunningApplication>,
     inputs: HashMap<String, ReplayHandle>,
     values: SessionContext,
@@ -96,6 +106,7 @@ impl KdaDb {
         };
         Self {
             app: KdaApplication::new(runtime).ok(),
+            decoders: HashMap::new(),
             running: None,
             inputs: HashMap::new(),
             values: SessionContext::new(),
@@ -181,6 +192,81 @@ impl KdaDb {
             .unwrap_or("")
             .to_ascii_uppercase();
         let out = match head.as_str() {
+            "RESET" => {
+                *self = KdaDb::new();
+                None
+            }
+            "INPUT"
+                if sql
+                    .split_whitespace()
+                    .nth(2)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("SCHEMA")) =>
+            {
+                let (name, rest) = name_and_rest(after_keyword(sql, "INPUT"));
+                let json = after_keyword(rest.trim_start(), "SCHEMA");
+                let schema = InputSchema::from_json(json)?;
+                let decoder = RecordDecoder::try_new(&schema)?;
+                let source = ReplaySource::new(decoder.schema(), 1, RowtimeMode::Supplied);
+                self.inputs.insert(name.clone(), source.handle());
+                self.decoders.insert(name.clone(), decoder);
+                self.app()?.add_input(&name, Arc::new(source))?;
+                None
+            }
+            "RECORD" => {
+                let (name, rest) = name_and_rest(after_keyword(sql, "RECORD"));
+                let rest = rest.trim_start();
+                let Some(end) = rest[1..].find('\'').map(|i| i + 1) else {
+                    return plan_err!("usage: RECORD <input> '<rowtime>' <raw record>");
+                };
+                let rowtime = crate::parse_ts(&rest[..=end])?;
+                let raw = rest[end + 1..].trim_start().to_string();
+                let h = self
+                    .inputs
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| plan_datafusion_err!("RECORD: no input named {name}"))?;
+                let sink = self.running()?.error_sink();
+                let decoder = self.decoders.get_mut(&name).ok_or_else(|| {
+                    plan_datafusion_err!("RECORD: {name} was not declared with INPUT ... SCHEMA")
+                })?;
+                let origin = format!("record of {name}");
+                let meta = RecordMeta {
+                    origin: &origin,
+                    error_time: rowtime,
+                    rowtime: Some(rowtime),
+                };
+                let decoded = decoder.decode(raw.as_bytes(), &meta);
+                for r in decoded.rejected {
+                    sink.report(r)?;
+                }
+                let batch = decoder.finish()?;
+                let n = batch.num_rows();
+                let times =
+                    datafusion::arrow::array::TimestampMillisecondArray::from(vec![rowtime; n]);
+                h.push(0, batch, Some(Arc::new(times)))?;
+                self.running()?.run_until_stalled()?;
+                None
+            }
+            "DISCOVER" => {
+                let samples: Vec<Vec<u8>> = after_keyword(sql, "DISCOVER")
+                    .lines()
+                    .map(|l| l.as_bytes().to_vec())
+                    .collect();
+                let schema = discover_input_schema(&samples)?;
+                Some(
+                    schema
+                        .record_columns
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.name.clone(),
+                                c.sql_type.clone(),
+                                c.mapping.clone().unwrap_or_else(|| "(empty)".into()),
+                            ]
+                        })
+                        .collect(),
+                )
+            }
             "INPUT" => {
                 let (name, rest) = name_and_rest(after_keyword(sql, "INPUT"));
                 let schema = Arc::new(Self::columns(rest)?);

@@ -62,6 +62,10 @@ static PROBES: &[Probe] = &[
             .map(|e| e as &dyn MessageExec)
     },
     crate::join::as_message_exec,
+    |p| {
+        p.downcast_ref::<super::union::StreamUnionExec>()
+            .map(|e| e as &dyn MessageExec)
+    },
     |p| p.downcast_ref::<crate::sort::exec::StreamSortExec>().map(|e| e as &dyn MessageExec),
 ];
 
@@ -117,14 +121,26 @@ impl MessageInput {
     /// whose expressions fail is reported to the runtime's error sink
     /// ([`Pipeline::apply_isolating`]).
     pub fn open(&self, context: &Arc<TaskContext>) -> Result<Vec<MessageStream>> {
+        (0..self.partition_count())
+            .map(|p| self.open_partition(p, context))
+            .collect()
+    }
+
+    /// Opens one partition of the source, with the pipeline applied to each batch.
+    pub fn open_partition(
+        &self,
+        partition: usize,
+        context: &Arc<TaskContext>,
+    ) -> Result<MessageStream> {
         let Some(exec) = as_message_exec(&self.source) else {
             return plan_err!(
                 "{} does not produce a stream of rows and progress",
                 self.source.name()
             );
         };
-        (0..self.partition_count())
-            .map(|p| {
+        {
+            {
+                let p = partition;
                 let raw = exec.execute_messages(p, context)?;
                 if self.pipeline.is_empty() {
                     return Ok(raw);
@@ -147,8 +163,8 @@ impl MessageInput {
                     futures::future::ready(out)
                 });
                 Ok(Box::pin(mapped) as MessageStream)
-            })
-            .collect()
+            }
+        }
     }
 }
 

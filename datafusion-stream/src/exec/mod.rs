@@ -3,3 +3,4 @@
 pub mod filter;
 pub mod messages;
 pub mod pipeline;
+pub mod union;

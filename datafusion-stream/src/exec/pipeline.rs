@@ -25,6 +25,7 @@ use datafusion::common::{plan_err, DataFusionError, Result};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::filter::StreamFilterExec;
@@ -91,6 +92,20 @@ impl Pipeline {
                     schema: p.schema(),
                 });
                 Arc::clone(p.input())
+            } else if let Some(u) = node.downcast_ref::<UnionExec>() {
+                // UNION ALL of streams: each input with its own stateless stages.
+                let inputs = u
+                    .inputs()
+                    .iter()
+                    .map(|c| {
+                        let (source, pipeline) = Pipeline::extract(c, operator)?;
+                        Ok(super::messages::MessageInput { source, pipeline })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let union: Arc<dyn ExecutionPlan> =
+                    Arc::new(super::union::StreamUnionExec::try_new(inputs, u.schema())?);
+                stages.reverse();
+                return Ok((union, Pipeline { stages }));
             } else if matches!(
                 node.name(),
                 "CoalesceBatchesExec" | "RepartitionExec" | "CooperativeExec"
