@@ -756,7 +756,9 @@ fn rewrite_tsort(toks: Vec<Token>) -> Result<Vec<Token>> {
             }
         }
         if by + 1 == i {
-            return plan_err!("T-sort: expected a timestamp expression between ORDER BY and WITHIN");
+            return plan_err!(
+                "T-sort: expected a timestamp expression between ORDER BY and WITHIN"
+            );
         }
         // The interval: up to a comma, a closing parenthesis, ASC/DESC/NULLS or LIMIT at depth 0.
         let mut end = i + 1;
@@ -779,7 +781,9 @@ fn rewrite_tsort(toks: Vec<Token>) -> Result<Vec<Token>> {
             end += 1;
         }
         if end == i + 1 {
-            return plan_err!("T-sort: expected an interval after WITHIN, e.g. WITHIN INTERVAL '5' SECOND");
+            return plan_err!(
+                "T-sort: expected an interval after WITHIN, e.g. WITHIN INTERVAL '5' SECOND"
+            );
         }
         let interval: Vec<Token> = out[i + 1..end].to_vec();
         let ts: Vec<Token> = out[by + 1..i].to_vec();
@@ -935,7 +939,10 @@ mod tests {
             .map(|t| t.token)
             .collect();
         let err = rewrite_query(toks).unwrap_err().to_string();
-        assert!(err.contains("WITHIN must follow the leading ORDER BY key"), "{err}");
+        assert!(
+            err.contains("WITHIN must follow the leading ORDER BY key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -905,7 +905,7 @@ fn divide_checked(statement: &mut Statement) {
 //  ORDER BY FLOOR(s.ROWTIME TO SECOND), x DESC   → ORDER BY tumble_start(s.ROWTIME, 1000 ms), x DESC
 //      (also STEP / the seconds trick / MONOTONIC); the output ROWTIME becomes the same
 //      tumble_start (the bucket start), so rows sorted inside a bucket keep ROWTIME in order
-//  ORDER BY ROWTIME, x                           → unchanged (1 ms buckets)
+//  ORDER BY ROWTIME, x                           → unchanged (1 ms buckets; also on UNION ALL)
 //  ORDER BY ts WITHIN INTERVAL '5' SECOND, x     → (tokens) ORDER BY tsort_within(ts, INTERVAL ...)
 //      ts must be selected AS ROWTIME; no DESC; ROWTIME inside ts must be qualified
 //  anything else on a stream                     → plan error (ORDER BY ticker fails)
@@ -966,16 +966,24 @@ fn translate_order_by(q: &mut Query, catalog: &Catalog) -> Result<()> {
     };
     let text = order_by.to_string();
     let OrderByKind::Expressions(keys) = &mut order_by.kind else {
-        return plan_err!("{text} is not supported on a stream; list the keys, the first one ROWTIME-based");
+        return plan_err!(
+            "{text} is not supported on a stream; list the keys, the first one ROWTIME-based"
+        );
     };
-    let SetExpr::Select(select) = q.body.as_mut() else {
-        return plan_err!("{text} on a stream is only supported on a single SELECT STREAM (not on UNION)");
-    };
-    let rels = order_by_relations(select, catalog);
     let Some(first) = keys.first_mut() else {
         return Ok(());
     };
     let descending = first.options.asc == Some(false);
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        // UNION ALL ... ORDER BY ROWTIME, ...: the union's ROWTIME column, 1 ms buckets.
+        if is_unqualified_rowtime(&first.expr) && !descending {
+            return Ok(());
+        }
+        return plan_err!(
+            "{text}: the ORDER BY of a UNION ALL of streams must start with ROWTIME (ascending), e.g. ORDER BY ROWTIME, x"
+        );
+    };
+    let rels = order_by_relations(select, catalog);
     if let Some(("tsort_within", args)) = func_parts(&first.expr)
         .as_ref()
         .map(|(n, a)| (n.as_str(), a.as_slice()))
@@ -1156,8 +1164,10 @@ mod tests {
             s,
             "SELECT TS AS \"ROWTIME\", TICKER FROM SOURCE_SQL_STREAM_001 ORDER BY tsort_within(TS, INTERVAL '5' SECOND), TICKER"
         );
-        assert!(err("SELECT STREAM ticker FROM SOURCE_SQL_STREAM_001 ORDER BY ticker")
-            .contains("needs a leading monotonic time key"));
+        assert!(
+            err("SELECT STREAM ticker FROM SOURCE_SQL_STREAM_001 ORDER BY ticker")
+                .contains("needs a leading monotonic time key")
+        );
         // A batch query over a reference table keeps its ORDER BY.
         let s = tr("SELECT * FROM \"CompanyName\" ORDER BY 1");
         assert!(s.ends_with("ORDER BY 1"), "{s}");

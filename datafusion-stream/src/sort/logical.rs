@@ -11,7 +11,7 @@
 //! stream it would never produce a row. [`StreamSortRule`] replaces every `Sort` whose input is
 //! a stream with a [`StreamSort`] of the same schema, after classifying its leading key (see
 //! [`super`] for what is accepted): the key is followed down through projections, aliases,
-//! filters and subquery aliases to a ROWTIME column, a `tumble_start`/`tumble_end` of one, the
+//! filters, subquery aliases and UNION ALL (the same key in every input) to a ROWTIME column, a `tumble_start`/`tumble_end` of one, the
 //! window bounds of a ROWTIME window aggregate, or a `tsort_within` call.
 
 use std::cmp::Ordering;
@@ -127,6 +127,18 @@ fn column_key(plan: &LogicalPlan, idx: usize) -> Result<Option<SortKey>> {
         },
         LogicalPlan::SubqueryAlias(s) => column_key(&s.input, idx),
         LogicalPlan::Filter(f) => column_key(&f.input, idx),
+        LogicalPlan::Union(u) => {
+            // The same key in every input.
+            let mut key = None;
+            for input in &u.inputs {
+                let k = column_key(input, idx)?;
+                if k.is_none() || (key.is_some() && key != k) {
+                    return Ok(None);
+                }
+                key = k;
+            }
+            Ok(key)
+        }
         LogicalPlan::Extension(ext) => {
             let node = ext.node.as_any();
             if let Some(w) = node.downcast_ref::<StreamWindowAggregate>() {
@@ -245,7 +257,11 @@ impl UserDefinedLogicalNodeCore for StreamSort {
         Some(vec![needed])
     }
 
-    fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         let Some(input) = inputs.pop() else {
             return plan_err!("StreamSort needs one input");
         };
