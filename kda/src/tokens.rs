@@ -271,7 +271,10 @@ fn call_args(toks: &[Token], open: usize) -> Result<(Vec<Vec<Token>>, usize)> {
 
 /// `TABLE(COUNT_DISTINCT_ITEMS_TUMBLING(CURSOR(q), 'COL', seconds))` → a subquery counting the
 /// distinct values of COL per tumbling ROWTIME window (exact; KDA's is exact up to 10,000
-/// items). Other table functions over a cursor are rejected by name.
+/// items). `TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(q), 'COL', K, seconds))` → per window, the K
+/// most frequent values with their counts, most frequent first (exact, where KDA's is
+/// approximate): a windowed count sorted per window with a per-window LIMIT. Other table
+/// functions over a cursor are rejected by name.
 fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
     let mut out: Vec<Token> = Vec::with_capacity(toks.len());
     let mut i = 0;
@@ -354,8 +357,83 @@ fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
                 ]);
                 out.extend(sub);
             }
+            "TOP_K_ITEMS_TUMBLING" => {
+                let [_, col, k, secs] = args.as_slice() else {
+                    return plan_err!(
+                        "TOP_K_ITEMS_TUMBLING takes (CURSOR(...), 'column', K, windowSizeSeconds)"
+                    );
+                };
+                let col = match col.as_slice() {
+                    [Token::SingleQuotedString(c)] => c.clone(),
+                    _ => return plan_err!("TOP_K_ITEMS_TUMBLING: the column must be a string literal such as 'TICKER_SYMBOL'"),
+                };
+                let number = |t: &[Token]| -> i64 {
+                    match t {
+                        [Token::Number(n, _)] => n.parse().unwrap_or(0),
+                        _ => 0,
+                    }
+                };
+                let (k, secs) = (number(k), number(secs));
+                if !(1..=100_000).contains(&k) {
+                    return plan_err!("TOP_K_ITEMS_TUMBLING: K must be 1 to 100000");
+                }
+                if !(1..=3600).contains(&secs) {
+                    return plan_err!(
+                        "TOP_K_ITEMS_TUMBLING: the window size must be 1 to 3600 seconds"
+                    );
+                }
+                // The K most frequent values of every window, most frequent first (exact).
+                let c = Token::make_word(&col, Some('"'));
+                let cur = Token::make_word("__CURSOR", Some('"'));
+                let mut sub = vec![
+                    Token::LParen,
+                    word("SELECT"),
+                    c.clone(),
+                    Token::Comma,
+                    word("count"),
+                    Token::LParen,
+                    Token::Mul,
+                    Token::RParen,
+                    word("AS"),
+                    Token::make_word("MOST_FREQUENT_VALUES", Some('"')),
+                    word("FROM"),
+                    Token::LParen,
+                ];
+                sub.extend(query);
+                sub.extend([
+                    Token::RParen,
+                    word("AS"),
+                    cur.clone(),
+                    word("GROUP"),
+                    word("BY"),
+                    c.clone(),
+                    Token::Comma,
+                    word("step"),
+                    Token::LParen,
+                    cur,
+                    Token::Period,
+                    word("ROWTIME"),
+                    word("BY"),
+                    word("INTERVAL"),
+                    string(&secs.to_string()),
+                    word("SECOND"),
+                    Token::RParen,
+                    word("ORDER"),
+                    word("BY"),
+                    word("ROWTIME"),
+                    Token::Comma,
+                    Token::make_word("MOST_FREQUENT_VALUES", Some('"')),
+                    word("DESC"),
+                    Token::Comma,
+                    c,
+                    word("LIMIT"),
+                    Token::Number(k.to_string(), false),
+                    Token::RParen,
+                ]);
+                out.extend(sub);
+            }
             other => {
-                return plan_err!("TABLE({other}(CURSOR(...))) is not supported yet (supported: COUNT_DISTINCT_ITEMS_TUMBLING)");
+                return plan_err!("TABLE({other}(CURSOR(...))) is not supported (supported: COUNT_DISTINCT_ITEMS_TUMBLING, TOP_K_ITEMS_TUMBLING)");
             }
         }
         i = close + 1;

@@ -61,6 +61,8 @@ pub struct StreamSortExec {
     order: Vec<PhysicalSortExpr>,
     key: SortKey,
     schema: SchemaRef,
+    /// `LIMIT n` on a stream: at most n rows per value of the leading key (top-N per window).
+    fetch: Option<usize>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -99,9 +101,17 @@ impl StreamSortExec {
             order,
             key,
             schema,
+            fetch: None,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         })
+    }
+
+    /// Keeps at most `fetch` rows per value of the leading key (`ORDER BY window_end, n DESC
+    /// LIMIT 3`: the top 3 of every window).
+    pub fn with_fetch_per_key(mut self, fetch: Option<usize>) -> Self {
+        self.fetch = fetch;
+        self
     }
 
     /// How the leading key cuts the stream.
@@ -123,6 +133,9 @@ impl DisplayAs for StreamSortExec {
             join_display(&self.order),
             self.key
         )?;
+        if let Some(n) = self.fetch {
+            write!(f, ", fetch_per_key={n}")?;
+        }
         if !self.pipeline.is_empty() {
             write!(f, ", pipeline={}", self.pipeline)?;
         }
@@ -186,13 +199,16 @@ impl ExecutionPlan for StreamSortExec {
         while !is_message_exec(&input) && input.children().len() == 1 {
             input = Arc::clone(input.children()[0]);
         }
-        Ok(Arc::new(Self::try_new(
-            input,
-            self.pipeline.clone(),
-            self.order.clone(),
-            self.key,
-            Arc::clone(&self.schema),
-        )?))
+        Ok(Arc::new(
+            Self::try_new(
+                input,
+                self.pipeline.clone(),
+                self.order.clone(),
+                self.key,
+                Arc::clone(&self.schema),
+            )?
+            .with_fetch_per_key(self.fetch),
+        ))
     }
 
     fn execute(
@@ -241,6 +257,7 @@ impl MessageExec for StreamSortExec {
             order: self.order.clone(),
             key: self.key,
             schema: Arc::clone(&self.schema),
+            fetch: self.fetch,
             rowtime_columns,
             pending: Vec::new(),
             pending_bytes: 0,
@@ -296,6 +313,7 @@ struct SortStream {
     order: Vec<PhysicalSortExpr>,
     key: SortKey,
     schema: SchemaRef,
+    fetch: Option<usize>,
     /// Output columns that are a ROWTIME (a T-sort writes the sorted value into them).
     rowtime_columns: Vec<usize>,
     /// Rows not yet released, in arrival order.
@@ -487,7 +505,30 @@ impl SortStream {
             values: Arc::new(UInt32Array::from_iter_values(0..n as u32)),
             options: None,
         });
-        let indices = lexsort_to_indices(&columns, None)?;
+        let mut indices = lexsort_to_indices(&columns, None)?;
+        if let Some(limit) = self.fetch {
+            // Keep the first `limit` rows of every leading-key value (rows are now grouped by it).
+            let lead = &columns[0].values;
+            let mut kept = Vec::with_capacity(indices.len());
+            let mut run = 0usize;
+            let mut prev: Option<u32> = None;
+            for &i in indices.values() {
+                let same = prev.is_some_and(|p| {
+                    datafusion::arrow::compute::kernels::cmp::not_distinct(
+                        &lead.slice(p as usize, 1),
+                        &lead.slice(i as usize, 1),
+                    )
+                    .map(|b| b.value(0))
+                    .unwrap_or(false)
+                });
+                run = if same { run + 1 } else { 1 };
+                prev = Some(i);
+                if run <= limit {
+                    kept.push(i);
+                }
+            }
+            indices = UInt32Array::from(kept);
+        }
         let sorted = take_record_batch(&batch, &indices)?;
         if !matches!(self.key, SortKey::TSort { .. }) || self.rowtime_columns.is_empty() {
             return Ok(sorted);

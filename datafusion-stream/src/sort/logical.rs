@@ -36,7 +36,7 @@ use crate::window::{TimeDomain, WindowKind};
 /// What a streaming ORDER BY may start with (for errors).
 pub const LEADING_KEY_HINT: &str = "ORDER BY on a stream needs a leading monotonic time key such as rowtime, tumble_start(rowtime, INTERVAL '1' SECOND) or tumble_end(rowtime, ...), the window_start/window_end of a ROWTIME window aggregate, or a T-sort tsort_within(ts, INTERVAL '5' SECOND)";
 
-const LIMIT_ERROR: &str = "ORDER BY ... LIMIT on a stream: a stream never ends, so its first rows in that order are never known; remove the LIMIT";
+const LIMIT_ERROR: &str = "LIMIT on a stream applies to each value of the leading ORDER BY key (ORDER BY <time key>, ... LIMIT n: the first n rows of every bucket); it must directly follow that ORDER BY, without OFFSET";
 
 /// A streaming ORDER BY (logical): the input's rows, sorted per bucket of the leading key or
 /// T-sorted.
@@ -48,6 +48,8 @@ pub struct StreamSort {
     pub expr: Vec<SortExpr>,
     /// What the leading key is.
     pub key: SortKey,
+    /// `LIMIT n`: at most n rows per value of the leading key (top-N per window).
+    pub fetch: Option<usize>,
 }
 
 impl PartialOrd for StreamSort {
@@ -213,7 +215,12 @@ impl StreamSort {
                 "{TSORT_WITHIN} marks a T-sort and must be the leading ORDER BY key; found it in {other}"
             );
         }
-        Ok(Self { input, expr, key })
+        Ok(Self {
+            input,
+            expr,
+            key,
+            fetch: None,
+        })
     }
 }
 
@@ -240,7 +247,11 @@ impl UserDefinedLogicalNodeCore for StreamSort {
             "StreamSort: {}, key={}",
             order_text(&self.expr),
             self.key
-        )
+        )?;
+        if let Some(n) = self.fetch {
+            write!(f, ", fetch_per_key={n}")?;
+        }
+        Ok(())
     }
 
     /// The columns the parent needs plus those the ORDER BY references.
@@ -283,8 +294,31 @@ impl UserDefinedLogicalNodeCore for StreamSort {
             input,
             expr,
             key: self.key,
+            fetch: self.fetch,
         })
     }
+}
+
+/// `LIMIT n` directly over a streaming ORDER BY: n rows per value of the leading key (the
+/// top n of every window or second). OFFSET, or a LIMIT further up, is an error.
+fn per_key_limit(l: &datafusion::logical_expr::Limit) -> Result<Transformed<LogicalPlan>> {
+    use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
+    let (Ok(SkipType::Literal(0)), Ok(FetchType::Literal(Some(n)))) =
+        (l.get_skip_type(), l.get_fetch_type())
+    else {
+        return plan_err!("{LIMIT_ERROR}");
+    };
+    let LogicalPlan::Extension(e) = l.input.as_ref() else {
+        return plan_err!("{LIMIT_ERROR}");
+    };
+    let Some(sort) = e.node.as_any().downcast_ref::<StreamSort>() else {
+        return plan_err!("{LIMIT_ERROR}");
+    };
+    let mut sort = sort.clone();
+    sort.fetch = Some(sort.fetch.map_or(n, |f| f.min(n)));
+    Ok(Transformed::yes(LogicalPlan::Extension(Extension {
+        node: Arc::new(sort),
+    })))
 }
 
 /// True when `plan` is (under projections and aliases) a streaming ORDER BY.
@@ -306,15 +340,13 @@ impl AnalyzerRule for StreamSortRule {
         let plan = plan
             .transform_up_with_subqueries(|p| match &p {
                 LogicalPlan::Sort(s) if is_streaming(&s.input) => {
-                    if s.fetch.is_some() {
-                        return plan_err!("{LIMIT_ERROR}");
-                    }
-                    let node = StreamSort::try_new(s.input.as_ref().clone(), s.expr.clone())?;
+                    let mut node = StreamSort::try_new(s.input.as_ref().clone(), s.expr.clone())?;
+                    node.fetch = s.fetch;
                     Ok(Transformed::yes(LogicalPlan::Extension(Extension {
                         node: Arc::new(node),
                     })))
                 }
-                LogicalPlan::Limit(l) if is_stream_sort(&l.input) => plan_err!("{LIMIT_ERROR}"),
+                LogicalPlan::Limit(l) if is_stream_sort(&l.input) => per_key_limit(l),
                 _ => Ok(Transformed::no(p)),
             })?
             .data;

@@ -53,12 +53,9 @@ impl ExtensionPlanner for SortPlanner {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Arc::new(StreamSortExec::try_new(
-            source,
-            pipeline,
-            order,
-            node.key,
-            input.schema(),
-        )?)))
+        Ok(Some(Arc::new(
+            StreamSortExec::try_new(source, pipeline, order, node.key, input.schema())?
+                .with_fetch_per_key(node.fetch),
+        )))
     }
 }
