@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: formatting check, unit tests, sqllogictest stories,
 # the Flink differential tests, connector and CLI tests. This is the README's test command;
-# .ci/run calls it. Servers needed by tests (none yet) are started here and stopped on exit.
+# .ci/run calls it. The local AWS-compatible server the connector tests need is installed here;
+# each test starts and stops its own instance on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One target directory outside the clone, so later runs (and CI on this machine) reuse it.
@@ -9,6 +10,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/datafusion-stream/targ
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 cargo fmt --all -- --check
+
+# Local AWS-compatible server for the connector tests (Kinesis and S3 on one port): moto, from
+# PyPI. Each test starts its own instance on 127.0.0.1 and stops it when done.
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+DFSTREAM_MOTO_SERVER="$(command -v moto_server || true)"
+export DFSTREAM_MOTO_SERVER
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
