@@ -414,7 +414,16 @@ pub async fn run(args: KdaArgs) -> Result<()> {
     for o in &outputs {
         app.add_output(o)?;
     }
-    let mut running = app.start().await?;
+    let mut running = match app.start_checked().await? {
+        Ok(r) => r,
+        Err(d) => {
+            print_diagnostics(&code_path(&args.input), &d);
+            return Err(exec_datafusion_err!(
+                "the application has {} error(s)",
+                d.len()
+            ));
+        }
+    };
     let mut printer = Printer {
         format: args.format,
         headers: Default::default(),

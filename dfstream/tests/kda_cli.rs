@@ -82,7 +82,7 @@ fn runs_sql_with_an_input_schema_as_json_lines() {
     let err = text(&o.stderr);
     assert!(
         err.contains(
-            "statement 2 (line 9, column 1): pump STREAM_PUMP: No field named \"TICKER_SYMBOL\""
+            "examples/kda/stagger/app.sql:9:1: statement 2: pump STREAM_PUMP: No field named \"TICKER_SYMBOL\""
         ),
         "{err}"
     );

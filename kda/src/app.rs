@@ -524,10 +524,21 @@ impl KdaApplication {
     }
 
     /// Plans and starts the application.
-    pub async fn start(mut self) -> Result<RunningApplication> {
+    pub async fn start(self) -> Result<RunningApplication> {
+        match self.start_checked().await? {
+            Ok(running) => Ok(running),
+            Err(diags) => Err(diagnostics_error(&diags)),
+        }
+    }
+
+    /// Plans and starts the application; the problems found, per statement, if any pump
+    /// cannot be planned.
+    pub async fn start_checked(
+        mut self,
+    ) -> Result<std::result::Result<RunningApplication, Vec<Diagnostic>>> {
         let (planned, diags) = self.plan_all().await?;
         if !diags.is_empty() {
-            return Err(diagnostics_error(&diags));
+            return Ok(Err(diags));
         }
         let state = self.ctx.session().state();
         let mut offsets: HashMap<String, usize> = HashMap::new();
@@ -648,13 +659,13 @@ impl KdaApplication {
             }
         }
         let error_output = outputs.iter().position(|o| o.name == ERROR_STREAM);
-        Ok(RunningApplication {
+        Ok(Ok(RunningApplication {
             pumps,
             outputs,
             error_output,
             errors: self.errors,
             _ctx: self.ctx,
-        })
+        }))
     }
 }
 
