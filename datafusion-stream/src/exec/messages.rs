@@ -88,6 +88,15 @@ pub fn batches_only(
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches))
 }
 
+/// The streaming operator under `child`: physical optimizer rules may wrap a streaming input in
+/// single-child operators (e.g. for cooperative scheduling); they are looked through.
+pub fn unwrap_streaming_child(mut child: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    while !is_message_exec(&child) && child.children().len() == 1 {
+        child = Arc::clone(child.children()[0]);
+    }
+    child
+}
+
 /// The plan as a [`MessageExec`], when it is one.
 pub fn as_message_exec(plan: &Arc<dyn ExecutionPlan>) -> Option<&dyn MessageExec> {
     PROBES.iter().find_map(|probe| probe(plan))

@@ -2,5 +2,6 @@
 
 pub mod filter;
 pub mod messages;
+pub mod operator;
 pub mod pipeline;
 pub mod union;

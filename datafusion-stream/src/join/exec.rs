@@ -222,12 +222,8 @@ impl ExecutionPlan for StreamJoinExec {
             return internal_err!("StreamJoinExec takes two children");
         }
         let mut sides = self.sides.clone();
-        for (side, mut child) in sides.iter_mut().zip(children) {
-            // Physical optimizer rules may wrap a source (e.g. for cooperative scheduling).
-            while !is_message_exec(&child) && child.children().len() == 1 {
-                child = Arc::clone(child.children()[0]);
-            }
-            side.input.source = child;
+        for (side, child) in sides.iter_mut().zip(children) {
+            side.input.source = crate::exec::messages::unwrap_streaming_child(child);
         }
         let [left, right] = sides;
         Ok(Arc::new(Self::try_new(

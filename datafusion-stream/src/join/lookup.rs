@@ -327,13 +327,11 @@ impl ExecutionPlan for StreamLookupJoinExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [mut source, table]: [Arc<dyn ExecutionPlan>; 2] = match children.try_into() {
+        let [source, table]: [Arc<dyn ExecutionPlan>; 2] = match children.try_into() {
             Ok(c) => c,
             Err(_) => return internal_err!("StreamLookupJoinExec takes two children"),
         };
-        while !is_message_exec(&source) && source.children().len() == 1 {
-            source = Arc::clone(source.children()[0]);
-        }
+        let source = crate::exec::messages::unwrap_streaming_child(source);
         Ok(Arc::new(Self::try_new(
             MessageInput {
                 source,

@@ -17,9 +17,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::compute::{cast, filter_record_batch, interleave_record_batch};
@@ -39,12 +37,12 @@ use datafusion::physical_plan::metrics::{
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
 };
-use futures::{Stream, StreamExt};
 
 use super::state::{OverFunction, OverGroup, OverState};
 use crate::exec::messages::{
-    is_message_exec, Merged, MergedInputs, MessageExec, MessageInput, MessageStream,
+    is_message_exec, MergedInputs, MessageExec, MessageInput, MessageStream,
 };
+use crate::exec::operator::{MessageOperator, OperatorStream};
 use crate::exec::pipeline::Pipeline;
 use crate::scan::{Progress, StreamMessage};
 use crate::time::{format_millis, Millis};
@@ -216,11 +214,7 @@ impl ExecutionPlan for StreamOverExec {
         if children.len() != 1 {
             return internal_err!("StreamOverExec takes one child");
         }
-        let mut input = children.swap_remove(0);
-        // Physical optimizer rules may wrap the input (e.g. for cooperative scheduling).
-        while !is_message_exec(&input) && input.children().len() == 1 {
-            input = Arc::clone(input.children()[0]);
-        }
+        let input = crate::exec::messages::unwrap_streaming_child(children.swap_remove(0));
         Ok(Arc::new(Self::try_new(
             input,
             self.pipeline.clone(),
@@ -263,9 +257,8 @@ impl MessageExec for StreamOverExec {
         };
         let inputs = MergedInputs::new(input.open(context)?);
         let reservation = MemoryConsumer::new("StreamOverExec").register(context.memory_pool());
-        Ok(Box::pin(OverStream {
+        let op = OverStream {
             single: inputs.len() <= 1 || self.time.is_none(),
-            inputs,
             pipeline: self.pipeline.clone(),
             time: self.time.clone(),
             state: OverState::try_new(&self.groups)?,
@@ -277,8 +270,9 @@ impl MessageExec for StreamOverExec {
             output: VecDeque::new(),
             reservation,
             metrics: OverMetrics::new(&self.metrics),
-            finished: false,
-        }))
+        };
+        let baseline = op.metrics.baseline.clone();
+        Ok(Box::pin(OperatorStream::new(op, inputs, baseline)))
     }
 }
 
@@ -309,7 +303,6 @@ struct Pending {
 
 /// The running operator.
 struct OverStream {
-    inputs: MergedInputs,
     /// One input partition (or no ROWTIME): rows are processed as they arrive.
     single: bool,
     pipeline: Pipeline,
@@ -325,7 +318,6 @@ struct OverStream {
     output: VecDeque<StreamMessage>,
     reservation: MemoryReservation,
     metrics: OverMetrics,
-    finished: bool,
 }
 
 impl OverStream {
@@ -452,47 +444,20 @@ impl OverStream {
     }
 }
 
-impl Stream for OverStream {
-    type Item = Result<StreamMessage>;
+impl MessageOperator for OverStream {
+    fn on_batch(&mut self, input: usize, batch: RecordBatch) -> Result<()> {
+        OverStream::on_batch(self, input, batch)
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let timer = this.metrics.baseline.elapsed_compute().clone();
-        loop {
-            if let Some(m) = this.output.pop_front() {
-                if let StreamMessage::Batch(b) = &m {
-                    this.metrics.baseline.record_output(b.num_rows());
-                }
-                return Poll::Ready(Some(Ok(m)));
-            }
-            if this.finished {
-                return Poll::Ready(None);
-            }
-            match this.inputs.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(msg))) => {
-                    let _t = timer.timer();
-                    let r = match msg {
-                        Merged::Batch { input, batch } => this.on_batch(input, batch),
-                        Merged::Progress(p) => this.on_progress(p),
-                    };
-                    if let Err(e) = r {
-                        this.finished = true;
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.finished = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(None) => {
-                    this.finished = true;
-                    let _t = timer.timer();
-                    if let Err(e) = this.release(Millis::MAX) {
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+    fn on_progress(&mut self, progress: Progress) -> Result<()> {
+        OverStream::on_progress(self, progress)
+    }
+
+    fn on_end(&mut self) -> Result<()> {
+        self.release(Millis::MAX)
+    }
+
+    fn output(&mut self) -> &mut VecDeque<StreamMessage> {
+        &mut self.output
     }
 }

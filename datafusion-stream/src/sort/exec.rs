@@ -15,9 +15,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::{
@@ -40,13 +38,13 @@ use datafusion::physical_plan::metrics::{
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
 };
-use futures::{Stream, StreamExt};
 
 use super::{join_display, SortKey};
 use crate::errors::ErrorSink;
 use crate::exec::messages::{
-    batches_only, is_message_exec, Merged, MergedInputs, MessageExec, MessageInput, MessageStream,
+    batches_only, is_message_exec, MergedInputs, MessageExec, MessageInput, MessageStream,
 };
+use crate::exec::operator::{MessageOperator, OperatorStream};
 use crate::exec::pipeline::{row_error, Pipeline};
 use crate::runtime::StreamRuntime;
 use crate::scan::{is_rowtime, Progress, StreamMessage};
@@ -194,11 +192,7 @@ impl ExecutionPlan for StreamSortExec {
         if children.len() != 1 {
             return internal_err!("StreamSortExec takes one child");
         }
-        let mut input = children.swap_remove(0);
-        // Physical optimizer rules may wrap the input (e.g. for cooperative scheduling).
-        while !is_message_exec(&input) && input.children().len() == 1 {
-            input = Arc::clone(input.children()[0]);
-        }
+        let input = crate::exec::messages::unwrap_streaming_child(children.swap_remove(0));
         Ok(Arc::new(
             Self::try_new(
                 input,
@@ -252,8 +246,7 @@ impl MessageExec for StreamSortExec {
             .filter(|(_, f)| is_rowtime(f))
             .map(|(i, _)| i)
             .collect();
-        Ok(Box::pin(SortStream {
-            inputs,
+        let op = SortStream {
             order: self.order.clone(),
             key: self.key,
             schema: Arc::clone(&self.schema),
@@ -272,8 +265,9 @@ impl MessageExec for StreamSortExec {
             metrics: SortMetrics::new(&self.metrics),
             errors: Arc::clone(&runtime.errors),
             clock: Arc::clone(&runtime.clock),
-            finished: false,
-        }))
+        };
+        let baseline = op.metrics.baseline.clone();
+        Ok(Box::pin(OperatorStream::new(op, inputs, baseline)))
     }
 }
 
@@ -309,7 +303,6 @@ struct Pending {
 
 /// The running operator.
 struct SortStream {
-    inputs: MergedInputs,
     order: Vec<PhysicalSortExpr>,
     key: SortKey,
     schema: SchemaRef,
@@ -334,7 +327,6 @@ struct SortStream {
     metrics: SortMetrics,
     errors: Arc<dyn ErrorSink>,
     clock: Arc<dyn StreamClock>,
-    finished: bool,
 }
 
 impl SortStream {
@@ -592,47 +584,20 @@ impl SortStream {
     }
 }
 
-impl Stream for SortStream {
-    type Item = Result<StreamMessage>;
+impl MessageOperator for SortStream {
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch) -> Result<()> {
+        SortStream::on_batch(self, batch)
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let timer = this.metrics.baseline.elapsed_compute().clone();
-        loop {
-            if let Some(m) = this.output.pop_front() {
-                if let StreamMessage::Batch(b) = &m {
-                    this.metrics.baseline.record_output(b.num_rows());
-                }
-                return Poll::Ready(Some(Ok(m)));
-            }
-            if this.finished {
-                return Poll::Ready(None);
-            }
-            match this.inputs.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(msg))) => {
-                    let _t = timer.timer();
-                    let r = match msg {
-                        Merged::Batch { batch, .. } => this.on_batch(batch),
-                        Merged::Progress(p) => this.on_progress(p),
-                    };
-                    if let Err(e) = r {
-                        this.finished = true;
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.finished = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(None) => {
-                    this.finished = true;
-                    let _t = timer.timer();
-                    if let Err(e) = this.on_progress(Progress::END) {
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+    fn on_progress(&mut self, progress: Progress) -> Result<()> {
+        SortStream::on_progress(self, progress)
+    }
+
+    fn on_end(&mut self) -> Result<()> {
+        SortStream::on_progress(self, Progress::END)
+    }
+
+    fn output(&mut self) -> &mut VecDeque<StreamMessage> {
+        &mut self.output
     }
 }

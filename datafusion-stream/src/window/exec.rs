@@ -36,9 +36,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt32Array,
@@ -65,13 +63,13 @@ use datafusion::physical_plan::metrics::{
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
 };
-use futures::{Stream, StreamExt};
 
 use super::aggregator::{AggInput, AggregateSpec, GroupedAggregator};
 use super::{TimeDomain, WindowKind};
 use crate::exec::messages::{
-    is_message_exec, Merged, MergedInputs, MessageExec, MessageInput, MessageStream,
+    is_message_exec, MergedInputs, MessageExec, MessageInput, MessageStream,
 };
+use crate::exec::operator::{MessageOperator, OperatorStream};
 use crate::exec::pipeline::Pipeline;
 use crate::runtime::{LateRowPolicy, StreamRuntime};
 use crate::scan::{Progress, StreamMessage};
@@ -245,11 +243,7 @@ impl ExecutionPlan for StreamWindowAggExec {
         if children.len() != 1 {
             return internal_err!("StreamWindowAggExec takes one child");
         }
-        let mut scan = children.swap_remove(0);
-        // Physical optimizer rules may wrap the scan (e.g. for cooperative scheduling).
-        while !is_message_exec(&scan) && scan.children().len() == 1 {
-            scan = Arc::clone(scan.children()[0]);
-        }
+        let scan = crate::exec::messages::unwrap_streaming_child(children.swap_remove(0));
         Ok(Arc::new(Self::try_new(
             scan,
             self.pipeline.clone(),
@@ -309,7 +303,7 @@ impl MessageExec for StreamWindowAggExec {
             WindowKind::Stagger { size } => Some(StaggerState::try_new(&self.spec, size)?),
             _ => None,
         };
-        Ok(Box::pin(WindowStream {
+        let op = WindowStream {
             plan: Plan {
                 pipeline: self.pipeline.clone(),
                 kind: self.kind,
@@ -321,7 +315,6 @@ impl MessageExec for StreamWindowAggExec {
                 schema: Arc::clone(&self.schema),
                 domain: self.domain,
             },
-            inputs,
             watermark: WATERMARK_MIN,
             windows: BTreeMap::new(),
             windows_bytes: 0,
@@ -331,8 +324,9 @@ impl MessageExec for StreamWindowAggExec {
             reservation,
             late_policy: runtime.late_rows,
             metrics: WindowMetrics::new(&self.metrics),
-            finished: false,
-        }))
+        };
+        let baseline = op.metrics.baseline.clone();
+        Ok(Box::pin(OperatorStream::new(op, inputs, baseline)))
     }
 }
 
@@ -705,7 +699,6 @@ impl StaggerState {
 /// The running operator.
 struct WindowStream {
     plan: Plan,
-    inputs: MergedInputs,
     /// Everything with end - 1 <= watermark has fired.
     watermark: Millis,
     windows: BTreeMap<Millis, GroupedAggregator>,
@@ -717,7 +710,6 @@ struct WindowStream {
     reservation: MemoryReservation,
     late_policy: LateRowPolicy,
     metrics: WindowMetrics,
-    finished: bool,
 }
 
 impl WindowStream {
@@ -978,48 +970,21 @@ impl WindowStream {
     }
 }
 
-impl Stream for WindowStream {
-    type Item = Result<StreamMessage>;
+impl MessageOperator for WindowStream {
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch) -> Result<()> {
+        WindowStream::on_batch(self, batch)
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let timer = this.metrics.baseline.elapsed_compute().clone();
-        loop {
-            if let Some(m) = this.output.pop_front() {
-                if let StreamMessage::Batch(b) = &m {
-                    this.metrics.baseline.record_output(b.num_rows());
-                }
-                return Poll::Ready(Some(Ok(m)));
-            }
-            if this.finished {
-                return Poll::Ready(None);
-            }
-            match this.inputs.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(msg))) => {
-                    let _t = timer.timer();
-                    let r = match msg {
-                        Merged::Batch { batch, .. } => this.on_batch(batch),
-                        Merged::Progress(p) => this.on_progress(p),
-                    };
-                    if let Err(e) = r {
-                        this.finished = true;
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.finished = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(None) => {
-                    this.finished = true;
-                    let _t = timer.timer();
-                    if let Err(e) = this.advance(Millis::MAX) {
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+    fn on_progress(&mut self, progress: Progress) -> Result<()> {
+        WindowStream::on_progress(self, progress)
+    }
+
+    fn on_end(&mut self) -> Result<()> {
+        self.advance(Millis::MAX)
+    }
+
+    fn output(&mut self) -> &mut VecDeque<StreamMessage> {
+        &mut self.output
     }
 }
 
