@@ -132,6 +132,9 @@ async fn run_engine(input: &[(RecordBatch, Arc<dyn Array>)]) -> Result<(usize, i
     Ok((rows, total))
 }
 
+/// (name, (time, peak bytes) per run, (output rows, total count))
+type Entry = (&'static str, Vec<(Duration, usize)>, (usize, i64));
+
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -153,8 +156,7 @@ fn main() -> Result<()> {
         ..GenConfig::new(events, keys)
     };
     let input = split(&generate(&cfg));
-    let mut results: Vec<(&str, Vec<(Duration, usize)>, (usize, i64))> =
-        vec![("kda pump", vec![], (0, 0)), ("engine", vec![], (0, 0))];
+    let mut results: Vec<Entry> = vec![("kda pump", vec![], (0, 0)), ("engine", vec![], (0, 0))];
     for _ in 0..runs {
         for (i, entry) in results.iter_mut().enumerate() {
             let base = alloc::reset_peak();
