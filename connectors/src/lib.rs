@@ -17,6 +17,8 @@
 pub mod file;
 pub mod generator;
 pub mod kda;
+pub mod object_store;
+pub mod sink;
 
 use std::sync::Arc;
 
