@@ -19,6 +19,15 @@ fi
 DFSTREAM_MOTO_SERVER="$(command -v moto_server || true)"
 export DFSTREAM_MOTO_SERVER
 
+# Local Kinesis server for the Kinesis connector tests (moto's Kinesis does not close split or
+# merged shards): kinesalite, from npm, run by node. Each test starts its own on 127.0.0.1.
+DFSTREAM_KINESALITE_DIR="${DFSTREAM_KINESALITE_DIR:-$HOME/.cache/datafusion-stream/kinesalite}"
+if [ ! -d "$DFSTREAM_KINESALITE_DIR/node_modules/kinesalite" ]; then
+  mkdir -p "$DFSTREAM_KINESALITE_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$DFSTREAM_KINESALITE_DIR" kinesalite@3.3.3
+fi
+export DFSTREAM_KINESALITE_DIR
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -5,8 +5,10 @@
 //!  register_all(ctx) ──► 'demo'  generator::DemoTickerFactory  stock ticker rows paced by the
 //!                    │                                          context clock (unbounded, or
 //!                    │                                          'rows' then end)
-//!                    └─► 'file'  file::FileFactory             CSV / JSON lines from a file or
-//!                                                               stdin, replayed in order (bounded)
+//!                    ├─► 'file'  file::FileFactory             CSV / JSON lines from a file or
+//!                    │                                          stdin, replayed in order (bounded)
+//!                    └─► 'kinesis' kinesis::KinesisFactory     Kinesis data stream shards (and
+//!                                                               kinesis::KinesisSink for output)
 //! ```
 //!
 //! Every connector rejects options it does not know, naming them, and reports bad input with
@@ -17,6 +19,7 @@
 pub mod file;
 pub mod generator;
 pub mod kda;
+pub mod kinesis;
 pub mod object_store;
 pub mod sink;
 
@@ -29,8 +32,9 @@ pub use generator::{
     demo_ticker_ddl, demo_ticker_schema, DemoTickerConfig, DemoTickerFactory, DemoTickerSource,
 };
 
-/// Registers every connector of this crate: `'demo'` and `'file'`.
+/// Registers every connector of this crate: `'demo'`, `'file'` and `'kinesis'`.
 pub fn register_all(ctx: &StreamContext) {
     ctx.register_source_factory(generator::CONNECTOR, Arc::new(DemoTickerFactory));
     ctx.register_source_factory(file::CONNECTOR, Arc::new(FileFactory));
+    ctx.register_source_factory(kinesis::CONNECTOR, Arc::new(kinesis::KinesisFactory));
 }
