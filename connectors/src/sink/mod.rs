@@ -448,9 +448,11 @@ impl SinkOptions {
             out.sequence_start = match s.trim().to_ascii_lowercase().as_str() {
                 "resume" => SequenceStart::Resume,
                 "zero" => SequenceStart::Zero,
-                _ => return plan_err!(
+                _ => {
+                    return plan_err!(
                     "connector '{connector}': option 'sequence' = '{s}' must be 'resume' or 'zero'"
-                ),
+                )
+                }
             };
         }
         out.validate()?;
