@@ -490,6 +490,8 @@ pub struct SinkStats {
     pub files: Vec<WrittenFile>,
 }
 
+// One writer per open file: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum FormatWriter {
     Parquet(Box<AsyncArrowWriter<UploadWriter>>),
     Text {
