@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{exec_datafusion_err, plan_datafusion_err, plan_err, Result};
 use datafusion::datasource::MemTable;
-use datafusion_stream::StreamRuntime;
+use datafusion_stream::{StreamRuntime, StreamSource};
 use datafusion_stream_connectors::file::{FileConfig, FileFormat, FilePath, FileSource};
 use datafusion_stream_connectors::generator::{
     demo_ticker_schema, DemoTickerConfig, DemoTickerSource,
@@ -166,6 +166,45 @@ fn reference_table(
     Ok(Arc::new(table))
 }
 
+/// The demo ticker with KDA's upper-case column names.
+fn demo_input(name: &str, rate: f64, seed: u64) -> Result<Arc<dyn StreamSource>> {
+    let config = DemoTickerConfig {
+        rate,
+        seed,
+        ..Default::default()
+    };
+    let demo = DemoTickerSource::try_new(name, demo_ticker_schema(), config)?;
+    Ok(Arc::new(RenamedSource::upper_case(Arc::new(demo))?))
+}
+
+/// A file replay (`-`: standard input); a ROWTIME column in the file's first record makes
+/// the file supply each record's ingest time.
+fn file_input(
+    name: &str,
+    input: &str,
+    schema: SchemaRef,
+    format: FileFormat,
+    input_schema: Option<InputSchema>,
+) -> Result<Arc<dyn StreamSource>> {
+    let path = if input == "-" {
+        FilePath::Stdin
+    } else {
+        FilePath::File(PathBuf::from(input))
+    };
+    let rowtime_column = match &path {
+        FilePath::File(p) if file_has_rowtime(p, &format) => Some("ROWTIME".to_string()),
+        _ => None,
+    };
+    let config = FileConfig {
+        path,
+        format,
+        rowtime_column,
+        batch_size: 1024,
+        input_schema,
+    };
+    Ok(Arc::new(FileSource::try_new(name, schema, config)?))
+}
+
 /// Builds the application with its input (not started).
 pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication, String)> {
     let description = match &args.description {
@@ -203,13 +242,7 @@ pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication
             let names = input.stream_names();
             if args.input == "ticker" {
                 for (i, name) in names.iter().enumerate() {
-                    let config = DemoTickerConfig {
-                        rate: args.rate,
-                        seed: 42 + i as u64,
-                        ..Default::default()
-                    };
-                    let demo = DemoTickerSource::try_new(name, demo_ticker_schema(), config)?;
-                    app.add_input(name, Arc::new(RenamedSource::upper_case(Arc::new(demo))?))?;
+                    app.add_input(name, demo_input(name, args.rate, 42 + i as u64)?)?;
                 }
             } else {
                 if names.len() != 1 {
@@ -219,21 +252,6 @@ pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication
                         names.len()
                     );
                 }
-                let schema = input.input_schema.arrow_schema()?;
-                let (path, has_rowtime) = if args.input == "-" {
-                    (FilePath::Stdin, false)
-                } else {
-                    let p = PathBuf::from(&args.input);
-                    let format = match input.input_schema.format_type() {
-                        RecordFormatType::Json => FileFormat::Json,
-                        RecordFormatType::Csv => FileFormat::Csv {
-                            header: false,
-                            delimiter: b',',
-                        },
-                    };
-                    let has = file_has_rowtime(&p, &format);
-                    (FilePath::File(p), has)
-                };
                 let format = match input.input_schema.format_type() {
                     RecordFormatType::Json => FileFormat::Json,
                     RecordFormatType::Csv => FileFormat::Csv {
@@ -241,27 +259,23 @@ pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication
                         delimiter: b',',
                     },
                 };
-                let config = FileConfig {
-                    path,
+                let src = file_input(
+                    &names[0],
+                    &args.input,
+                    input.input_schema.arrow_schema()?,
                     format,
-                    rowtime_column: has_rowtime.then(|| "ROWTIME".to_string()),
-                    batch_size: 1024,
-                    input_schema: Some(input.input_schema.clone()),
-                };
-                let src = FileSource::try_new(&names[0], schema, config)?;
-                app.add_input(&names[0], Arc::new(src))?;
+                    Some(input.input_schema.clone()),
+                )?;
+                app.add_input(&names[0], src)?;
             }
             return Ok((app, code));
         }
     }
     if args.input == "ticker" {
-        let config = DemoTickerConfig {
-            rate: args.rate,
-            ..Default::default()
-        };
-        let demo = DemoTickerSource::try_new(&args.input_name, demo_ticker_schema(), config)?;
-        let src = RenamedSource::upper_case(Arc::new(demo))?;
-        app.add_input(&args.input_name, Arc::new(src))?;
+        app.add_input(
+            &args.input_name,
+            demo_input(&args.input_name, args.rate, 42)?,
+        )?;
     } else {
         let Some(decl) = &args.input_schema else {
             return plan_err!(
@@ -269,12 +283,10 @@ pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication
                 args.input
             );
         };
-        let schema = columns(decl)?;
-        let (path, format) = if args.input == "-" {
-            (FilePath::Stdin, FileFormat::Json)
+        let format = if args.input == "-" {
+            FileFormat::Json
         } else {
-            let p = PathBuf::from(&args.input);
-            let format = match p.extension().and_then(|e| e.to_str()) {
+            match Path::new(&args.input).extension().and_then(|e| e.to_str()) {
                 Some("json") | Some("jsonl") | Some("ndjson") => FileFormat::Json,
                 Some("csv") => FileFormat::Csv {
                     header: true,
@@ -286,22 +298,10 @@ pub fn build(args: &InputArgs, runtime: StreamRuntime) -> Result<(KdaApplication
                         args.input
                     )
                 }
-            };
-            (FilePath::File(p), format)
+            }
         };
-        let rowtime_column = match &path {
-            FilePath::File(p) if file_has_rowtime(p, &format) => Some("ROWTIME".to_string()),
-            _ => None,
-        };
-        let config = FileConfig {
-            path,
-            format,
-            rowtime_column,
-            batch_size: 1024,
-            input_schema: None,
-        };
-        let src = FileSource::try_new(&args.input_name, schema, config)?;
-        app.add_input(&args.input_name, Arc::new(src))?;
+        let src = file_input(&args.input_name, &args.input, columns(decl)?, format, None)?;
+        app.add_input(&args.input_name, src)?;
     }
     Ok((app, code))
 }
