@@ -424,7 +424,7 @@ impl KdaApplication {
                     .streams
                     .get(t)
                     .ok_or_else(|| exec_datafusion_err!("pump {}: no stream named {t}", p.name))?;
-                target_mapping(&p.name, decl, p.columns.as_deref(), &schema, &data)?
+                target_mapping(decl, p.columns.as_deref(), &schema, &data)?
             }
         };
         Ok(Planned {
@@ -698,7 +698,6 @@ struct Mapping {
 }
 
 fn target_mapping(
-    pump: &str,
     decl: &StreamDecl,
     columns: Option<&[String]>,
     schema: &Schema,
@@ -765,7 +764,6 @@ fn target_mapping(
             }
         }
     }
-    let _ = pump;
     Ok(Mapping {
         target_schema: Arc::new(Schema::new(
             cols.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
@@ -887,12 +885,11 @@ impl Pump {
         for (i, k) in keep.iter_mut().enumerate() {
             let problem = if rowtime.is_null(i) {
                 Some(("Rowtime_Error", "ROWTIME is NULL".to_string()))
-            } else if let Some((c, f)) = columns
+            } else if let Some((_, f)) = columns
                 .iter()
                 .zip(self.mapping.target_schema.fields())
                 .find(|(c, f)| !f.is_nullable() && c.is_null(i))
             {
-                let _ = c;
                 Some((
                     "Not_Null_Violation",
                     format!("NULL inserted into NOT NULL column {}", f.name()),
@@ -913,12 +910,8 @@ impl Pump {
             if let Some((name, message)) = problem {
                 *k = false;
                 let row = b.slice(i, 1);
-                let mut rec = row_error(&row, &DataFusionError::Execution(message.clone()), now);
+                let mut rec = row_error(&row, &DataFusionError::Execution(message), now);
                 rec.name = name.to_string();
-                rec.message = match &self.sink {
-                    PumpSink::Stream(_) => message,
-                    PumpSink::Output(_) => message,
-                };
                 if !rowtime.is_null(i) {
                     rec.data_rowtime = Some(rowtime.value(i));
                 }

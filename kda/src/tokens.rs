@@ -645,7 +645,8 @@ fn rewrite_join_windows(toks: Vec<Token>) -> Result<Vec<Token>> {
     let mut i = 0;
     while i < toks.len() {
         let t = &toks[i];
-        let after_name = matches!(out.last(), Some(Token::Word(w)) if w.keyword == datafusion::sql::sqlparser::keywords::Keyword::NoKeyword || w.quote_style.is_some() || !is_reserved_before_over(w));
+        // `OVER` right after a relation name (not a keyword such as NULLS, not a call's `)`).
+        let after_name = matches!(out.last(), Some(Token::Word(w)) if w.keyword == datafusion::sql::sqlparser::keywords::Keyword::NoKeyword || w.quote_style.is_some());
         if is_kw(t, "OVER") && after_name {
             // The relation name: a word, possibly qualified (a.b).
             let mut start = out.len() - 1;
@@ -678,12 +679,6 @@ fn rewrite_join_windows(toks: Vec<Token>) -> Result<Vec<Token>> {
         i += 1;
     }
     Ok(out)
-}
-
-/// Words after which `OVER` cannot follow a relation name (keywords of the select list).
-fn is_reserved_before_over(w: &datafusion::sql::sqlparser::tokenizer::Word) -> bool {
-    use datafusion::sql::sqlparser::keywords::Keyword;
-    !matches!(w.keyword, Keyword::NoKeyword)
 }
 
 /// Sliding-window specs (`OVER ( ... )` after a call, and `WINDOW w AS ( ... )`): RANGE

@@ -178,8 +178,8 @@ impl Pipeline {
     ) -> Result<Option<RecordBatch>> {
         match self.apply(batch.clone()) {
             Ok(out) => Ok(out),
-            Err(first) => {
-                let schema = batch.schema();
+            Err(first) if batch.num_rows() == 0 => Err(first),
+            Err(_) => {
                 let mut kept = Vec::new();
                 for i in 0..batch.num_rows() {
                     let row = batch.slice(i, 1);
@@ -189,13 +189,9 @@ impl Pipeline {
                         Err(e) => errors.report(row_error(&row, &e, now))?,
                     }
                 }
-                if batch.num_rows() == 0 {
-                    return Err(first);
-                }
                 let Some(out_schema) = kept.first().map(|b| b.schema()) else {
                     return Ok(None);
                 };
-                let _ = schema;
                 Ok(Some(concat_batches(&out_schema, &kept)?))
             }
         }
