@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/datafusion-stream/target}"
-exec cargo run -q -p dfstream -- run examples/ticker_windows.sql "$@"
+# Build the way scripts/test.sh does (the whole workspace, all targets): Cargo unifies features
+# per build, so `cargo run -p dfstream` would compile DataFusion a second time.
+cargo build -q --workspace --all-targets
+exec "$CARGO_TARGET_DIR/debug/dfstream" run examples/ticker_windows.sql "$@"
