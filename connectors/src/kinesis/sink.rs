@@ -115,9 +115,11 @@ impl KinesisSinkConfig {
             Some("csv") => SinkFormat::Csv {
                 delimiter: delimiter.unwrap_or_else(|| ",".to_string()),
             },
-            Some(other) => return plan_err!(
+            Some(other) => {
+                return plan_err!(
                 "sink '{connector}': option 'format' = '{other}' is invalid: use 'json' or 'csv'"
-            ),
+            )
+            }
         };
         Ok(Self {
             stream: stream.trim().to_string(),
