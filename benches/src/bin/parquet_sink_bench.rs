@@ -31,12 +31,14 @@ struct Args {
     compression: Compression,
     partition: bool,
     roll_rows: Option<u64>,
+    rate: u64,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: parquet_sink_bench [--rows N] [--runs R] [--target memory|file] \
-         [--compression snappy|zstd|none] [--partition-hour] [--roll-rows N]"
+         [--compression snappy|zstd|none] [--partition-hour] [--roll-rows N] \
+         [--rate EVENTS_PER_S_OF_EVENT_TIME]"
     );
     std::process::exit(2)
 }
@@ -49,6 +51,7 @@ fn parse_args() -> Args {
         compression: Compression::SNAPPY,
         partition: false,
         roll_rows: None,
+        rate: 20_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -59,6 +62,7 @@ fn parse_args() -> Args {
             "--target" => args.target = value(),
             "--roll-rows" => args.roll_rows = Some(value().parse().unwrap_or_else(|_| usage())),
             "--partition-hour" => args.partition = true,
+            "--rate" => args.rate = value().parse().unwrap_or_else(|_| usage()),
             "--compression" => {
                 args.compression = match value().as_str() {
                     "snappy" => Compression::SNAPPY,
@@ -150,7 +154,7 @@ async fn one_run(args: &Args, batches: &[RecordBatch], run: usize) -> Run {
 fn main() {
     let args = parse_args();
     let mut cfg = GenConfig::new(args.rows, 1000);
-    cfg.rate = 20_000;
+    cfg.rate = args.rate;
     let batches = generate(&cfg);
     let in_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -158,9 +162,10 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "parquet sink: {} rows (ts TIMESTAMP(3), k BIGINT, v DOUBLE; {} batches of 8192), {:.1} MB Arrow input, target {}, compression {:?}, partition {}, roll_rows {:?}",
+        "parquet sink: {} rows (ts TIMESTAMP(3), k BIGINT, v DOUBLE; {} batches of 8192; {} events/s of event time), {:.1} MB Arrow input, target {}, compression {:?}, partition {}, roll_rows {:?}",
         args.rows,
         batches.len(),
+        args.rate,
         in_bytes as f64 / 1e6,
         args.target,
         args.compression,
