@@ -390,3 +390,102 @@ async fn window_state_is_accounted_in_the_memory_pool() {
     };
     assert!(err.contains("StreamOverExec"), "{err}");
 }
+
+/// KDA's AVG over INTEGER: a truncated integer average. A user UDAF without retraction, so
+/// the sliding window recomputes it over the frame's rows.
+#[derive(Debug, Default)]
+struct IntAvg {
+    sum: i64,
+    count: i64,
+}
+
+impl datafusion::logical_expr::Accumulator for IntAvg {
+    fn update_batch(
+        &mut self,
+        values: &[datafusion::arrow::array::ArrayRef],
+    ) -> datafusion::common::Result<()> {
+        for v in values[0].as_primitive::<Int64Type>().iter().flatten() {
+            self.sum += v;
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> datafusion::common::Result<datafusion::common::ScalarValue> {
+        Ok(datafusion::common::ScalarValue::Int64(
+            (self.count > 0).then(|| self.sum / self.count),
+        ))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+
+    fn state(&mut self) -> datafusion::common::Result<Vec<datafusion::common::ScalarValue>> {
+        Ok(vec![
+            datafusion::common::ScalarValue::Int64(Some(self.sum)),
+            datafusion::common::ScalarValue::Int64(Some(self.count)),
+        ])
+    }
+
+    fn merge_batch(
+        &mut self,
+        states: &[datafusion::arrow::array::ArrayRef],
+    ) -> datafusion::common::Result<()> {
+        self.sum += states[0]
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .sum::<i64>();
+        self.count += states[1]
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .sum::<i64>();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn user_aggregates_work_in_sliding_windows() {
+    let ctx = StreamContext::with_runtime(runtime());
+    ctx.session()
+        .register_udaf(datafusion::logical_expr::create_udaf(
+            "int_avg",
+            vec![DataType::Int64],
+            Arc::new(DataType::Int64),
+            datafusion::logical_expr::Volatility::Immutable,
+            Arc::new(|_| Ok(Box::new(IntAvg::default()))),
+            Arc::new(vec![DataType::Int64, DataType::Int64]),
+        ));
+    ctx.sql("CREATE STREAM s (id BIGINT, k VARCHAR, v BIGINT) WITH ('connector' = 'replay', 'rowtime' = 'supplied')")
+        .await
+        .unwrap();
+    let h = ctx.replay_handle("s").await.unwrap();
+    // Example B2's AVG column for Denver: 29, 32, 50, 43 on 11-01, then 39 at 11-02 01:00
+    let mut q = ctx
+        .query("SELECT id, int_avg(v) OVER (PARTITION BY k ORDER BY rowtime RANGE BETWEEN INTERVAL '1' DAY PRECEDING AND CURRENT ROW) AS a FROM s")
+        .await
+        .unwrap();
+    let hour = 3_600_000;
+    let rows: Vec<In> = [(1, 29), (7, 32), (13, 50), (19, 43), (25, 39), (31, 46)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(h, v))| In {
+            t: h * hour,
+            part: 0,
+            arrival: i,
+            id: i as i64,
+            k: Some("Denver".into()),
+            v: Some(v),
+        })
+        .collect();
+    push(&h, 0, &rows);
+    let mut got = Vec::new();
+    drain(&mut q, &mut got);
+    let avgs: Vec<i64> = got
+        .iter()
+        .flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(avgs, vec![29, 30, 37, 38, 38, 42]);
+}
