@@ -179,7 +179,7 @@ fn relation_of(factor: &mut TableFactor, catalog: &Catalog, out: &mut Vec<Relati
     match factor {
         TableFactor::Table {
             name, alias, args, ..
-        } if is_anomaly_call(name, args) => {
+        } if is_anomaly_call(&*name, &*args) => {
             // random_cut_forest(EXISTS (cursor), ...): the cursor is a query of its own.
             let Some(cursor) = anomaly_cursor(name, args) else {
                 return plan_err!("internal: anomaly table function without a cursor");

@@ -214,7 +214,7 @@ impl MessageExec for AnomalyExec {
         };
         let inputs = MergedInputs::new(input.open(context)?);
         let runtime = StreamRuntime::from_task(context);
-        let mut reservation = MemoryConsumer::new("AnomalyExec").register(context.memory_pool());
+        let reservation = MemoryConsumer::new("AnomalyExec").register(context.memory_pool());
         let model = self.function.create_model(&self.names)?;
         reservation.try_resize(model.size())?;
         let metrics = AnomalyMetrics::new(&self.metrics);
