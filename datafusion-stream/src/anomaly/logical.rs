@@ -165,7 +165,11 @@ impl UserDefinedLogicalNodeCore for AnomalyDetect {
         Some(vec![(0..self.input.schema().fields().len()).collect()])
     }
 
-    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         let Some(input) = inputs.pop() else {
             return plan_err!("AnomalyDetect needs one input");
         };

@@ -125,7 +125,8 @@ impl AnomalyFunction {
 impl fmt::Display for AnomalyFunction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AnomalyFunction::RandomCutForest(p) | AnomalyFunction::RandomCutForestWithExplanation(p) => {
+            AnomalyFunction::RandomCutForest(p)
+            | AnomalyFunction::RandomCutForestWithExplanation(p) => {
                 write!(
                     f,
                     "{}(trees={}, sub_sample_size={}, time_decay={}, shingle_size={}",
@@ -211,7 +212,10 @@ impl RowModel for RcfRowModel {
         match &self.explain {
             None => {
                 for r in 0..rows {
-                    scores.push(self.model.score_and_update(&points[r * dims..(r + 1) * dims])?);
+                    scores.push(
+                        self.model
+                            .score_and_update(&points[r * dims..(r + 1) * dims])?,
+                    );
                 }
                 Ok(vec![Arc::new(Float64Array::from(scores))])
             }

@@ -35,8 +35,7 @@ impl ExtensionPlanner for AnomalyPlanner {
         let Some(input) = physical_inputs.first() else {
             return internal_err!("AnomalyDetect without input");
         };
-        let MessageInput { source, pipeline } =
-            MessageInput::extract(input, node.function.name())?;
+        let MessageInput { source, pipeline } = MessageInput::extract(input, node.function.name())?;
         Ok(Some(Arc::new(AnomalyExec::try_new(
             source,
             pipeline,
