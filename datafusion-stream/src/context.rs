@@ -89,6 +89,7 @@ pub fn register_window_functions(ctx: &SessionContext) {
     crate::window::functions::register_group_window_functions(ctx);
     crate::join::register_join_functions(ctx);
     crate::sort::register_sort_functions(ctx);
+    crate::anomaly::register_anomaly_functions(ctx);
 }
 
 /// A streaming SQL context.

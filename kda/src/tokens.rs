@@ -273,8 +273,10 @@ fn call_args(toks: &[Token], open: usize) -> Result<(Vec<Vec<Token>>, usize)> {
 /// distinct values of COL per tumbling ROWTIME window (exact; KDA's is exact up to 10,000
 /// items). `TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(q), 'COL', K, seconds))` → per window, the K
 /// most frequent values with their counts, most frequent first (exact, where KDA's is
-/// approximate): a windowed count sorted per window with a per-window LIMIT. Other table
-/// functions over a cursor are rejected by name.
+/// approximate): a windowed count sorted per window with a per-window LIMIT.
+/// `TABLE(RANDOM_CUT_FOREST[_WITH_EXPLANATION](CURSOR(q), args...))` →
+/// `random_cut_forest[_with_explanation](EXISTS (q), args...)`, the table function of
+/// `datafusion_stream::anomaly`. Other table functions over a cursor are rejected by name.
 fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
     let mut out: Vec<Token> = Vec::with_capacity(toks.len());
     let mut i = 0;
@@ -432,8 +434,24 @@ fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
                 ]);
                 out.extend(sub);
             }
+            "RANDOM_CUT_FOREST" | "RANDOM_CUT_FOREST_WITH_EXPLANATION" => {
+                // → random_cut_forest[_with_explanation](EXISTS (q), args...): DataFusion plans
+                // an EXISTS subquery into the cursor's whole plan, which the table function
+                // scores (datafusion-stream's anomaly/tvf.rs validates the arguments).
+                out.push(word(&fname.to_ascii_lowercase()));
+                out.push(Token::LParen);
+                out.push(word("EXISTS"));
+                out.push(Token::LParen);
+                out.extend(query);
+                out.push(Token::RParen);
+                for a in &args[1..] {
+                    out.push(Token::Comma);
+                    out.extend(a.iter().cloned());
+                }
+                out.push(Token::RParen);
+            }
             other => {
-                return plan_err!("TABLE({other}(CURSOR(...))) is not supported (supported: COUNT_DISTINCT_ITEMS_TUMBLING, TOP_K_ITEMS_TUMBLING)");
+                return plan_err!("TABLE({other}(CURSOR(...))) is not supported (supported: COUNT_DISTINCT_ITEMS_TUMBLING, TOP_K_ITEMS_TUMBLING, RANDOM_CUT_FOREST, RANDOM_CUT_FOREST_WITH_EXPLANATION)");
             }
         }
         i = close + 1;

@@ -179,6 +179,31 @@ fn relation_of(factor: &mut TableFactor, catalog: &Catalog, out: &mut Vec<Relati
     match factor {
         TableFactor::Table {
             name, alias, args, ..
+        } if is_anomaly_call(&*name, &*args) => {
+            // random_cut_forest(EXISTS (cursor), ...): the cursor is a query of its own.
+            let Some(cursor) = anomaly_cursor(name, args) else {
+                return plan_err!("internal: anomaly table function without a cursor");
+            };
+            let info = translate_query_ast(cursor, catalog)?;
+            if alias.is_none() {
+                *alias = Some(datafusion::sql::sqlparser::ast::TableAlias {
+                    explicit: true,
+                    name: Ident::with_quote('"', format!("__CURSOR_{}", out.len())),
+                    columns: vec![],
+                    at: None,
+                });
+            }
+            let qualifier = alias
+                .as_ref()
+                .map(|a| ident_value(&a.name))
+                .unwrap_or_default();
+            out.push(Relation {
+                qualifier,
+                streaming: info.streaming,
+            });
+        }
+        TableFactor::Table {
+            name, alias, args, ..
         } => {
             let n = object_name(name);
             let streaming = match args {
@@ -247,6 +272,40 @@ fn relation_of(factor: &mut TableFactor, catalog: &Catalog, out: &mut Vec<Relati
         }
     }
     Ok(())
+}
+
+fn is_anomaly_call(
+    name: &ObjectName,
+    args: &Option<datafusion::sql::sqlparser::ast::TableFunctionArgs>,
+) -> bool {
+    let n = object_name(name).to_ascii_lowercase();
+    (n == "random_cut_forest" || n == "random_cut_forest_with_explanation")
+        && matches!(
+            args.as_ref().and_then(|a| a.args.first()),
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Exists {
+                negated: false,
+                ..
+            })))
+        )
+}
+
+/// The cursor query of `random_cut_forest[_with_explanation](EXISTS (q), ...)` (what
+/// `tokens.rs` makes of KDA's `TABLE(RANDOM_CUT_FOREST(CURSOR(q), ...))`).
+fn anomaly_cursor<'a>(
+    name: &ObjectName,
+    args: &'a mut Option<datafusion::sql::sqlparser::ast::TableFunctionArgs>,
+) -> Option<&'a mut Query> {
+    let n = object_name(name).to_ascii_lowercase();
+    if n != "random_cut_forest" && n != "random_cut_forest_with_explanation" {
+        return None;
+    }
+    match args.as_mut()?.args.first_mut()? {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Exists {
+            subquery,
+            negated: false,
+        })) => Some(subquery.as_mut()),
+        _ => None,
+    }
 }
 
 fn relations_of(t: &mut TableWithJoins, catalog: &Catalog, out: &mut Vec<Relation>) -> Result<()> {

@@ -394,7 +394,7 @@ impl KdaDb {
                             rest[i + 1..]
                                 .trim_end_matches(')')
                                 .split(',')
-                                .map(|c| c.trim().to_string())
+                                .map(strip_quotes)
                                 .collect::<Vec<_>>(),
                         ),
                     ),

@@ -70,6 +70,10 @@ static PROBES: &[Probe] = &[
         p.downcast_ref::<crate::sort::exec::StreamSortExec>()
             .map(|e| e as &dyn MessageExec)
     },
+    |p| {
+        p.downcast_ref::<crate::anomaly::exec::AnomalyExec>()
+            .map(|e| e as &dyn MessageExec)
+    },
 ];
 
 /// The batches of a message stream (progress dropped): what a streaming operator's plain

@@ -115,6 +115,7 @@ impl QueryPlanner for StreamQueryPlanner {
             Arc::new(crate::over::planner::OverExtensionPlanner),
             Arc::new(crate::join::JoinPlanner),
             Arc::new(crate::sort::planner::SortPlanner),
+            Arc::new(crate::anomaly::planner::AnomalyPlanner),
         ])
         .create_physical_plan(logical_plan, session_state)
         .await
