@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+pub mod anomaly;
 pub mod context;
 pub mod errors;
 pub mod exec;
