@@ -275,7 +275,7 @@ enum Target {
     Kinesis(KinesisSink),
     Files {
         /// `None` once closed or aborted.
-        sink: Option<FileSink>,
+        sink: Option<Box<FileSink>>,
         /// Files hold ROWTIME (not the KDA formats).
         keep_rowtime: bool,
         /// The last progress passed to the sink.
@@ -354,7 +354,9 @@ impl Destination {
                         | datafusion_stream_connectors::sink::SinkFormat::KdaCsv { .. }
                 );
                 Target::Files {
-                    sink: Some(FileSink::try_new(location, sink_options).map_err(fail)?),
+                    sink: Some(Box::new(
+                        FileSink::try_new(location, sink_options).map_err(fail)?,
+                    )),
                     keep_rowtime,
                     bound: WATERMARK_MIN,
                 }
@@ -445,7 +447,7 @@ impl Destination {
             Target::Kinesis(_) => format!("{} record(s)", self.rows),
             Target::Files { sink, .. } => match sink.take() {
                 Some(s) => {
-                    let stats = s.close().await.map_err(|e| {
+                    let stats = (*s).close().await.map_err(|e| {
                         plan_datafusion_err!(
                             "output '{}' to {}: closing: {}",
                             self.stream,
@@ -465,7 +467,7 @@ impl Destination {
     pub async fn abort(mut self) {
         if let Target::Files { sink, .. } = &mut self.target {
             if let Some(s) = sink.take() {
-                let _ = s.abort().await;
+                let _ = (*s).abort().await;
             }
         }
     }
