@@ -22,7 +22,7 @@ pub enum Command {
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// Run a Kinesis Data Analytics SQL application (CREATE STREAM / CREATE PUMP) on the demo
-    /// ticker or a file replay, printing its output streams and error_stream.
+    /// ticker, a file replay or a Kinesis stream, writing its outputs to stdout, Kinesis or S3.
     Kda(crate::kda::KdaArgs),
     /// Validate a KDA application without running it: parse, resolve and plan every pump, and
     /// report every error with its statement and position.

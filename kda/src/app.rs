@@ -46,8 +46,10 @@ use datafusion_stream::exec::messages::{MessageInput, MessageStream};
 use datafusion_stream::exec::pipeline::row_error;
 use datafusion_stream::scan::{StreamMessage, StreamScanExec};
 use datafusion_stream::source::channel::{ChannelSource, ChannelWriter};
-use datafusion_stream::time::{format_millis, Millis, WATERMARK_MIN};
-use datafusion_stream::{SourceEvent, StreamContext, StreamRuntime, StreamSource, StreamTable};
+use datafusion_stream::time::{format_millis, Millis, WATERMARK_MAX, WATERMARK_MIN};
+use datafusion_stream::{
+    RowtimeMode, SourceEvent, StreamContext, StreamRuntime, StreamSource, StreamTable,
+};
 use futures::StreamExt;
 
 use crate::program::{
@@ -587,6 +589,7 @@ impl KdaApplication {
                 mapping: pl.mapping,
                 last_rowtime: vec![WATERMARK_MIN; n],
                 rowtime_overridden: pl.rowtime_overridden,
+                ignore_idle: false,
                 errors: Arc::clone(&self.errors),
                 clock: Arc::clone(&self.ctx.runtime().clock),
             });
@@ -604,6 +607,7 @@ impl KdaApplication {
                 return plan_err!("internal: input {name} is not broadcast");
             };
             let source_schema = hidden.source().schema();
+            let ingest = hidden.source().rowtime_mode() == RowtimeMode::Ingest;
             let n_cols = source_schema.fields().len();
             let input = MessageInput {
                 source: Arc::new(StreamScanExec::try_new(hidden.clone(), None)?),
@@ -629,6 +633,7 @@ impl KdaApplication {
                     },
                     last_rowtime: vec![WATERMARK_MIN; n],
                     rowtime_overridden: false,
+                    ignore_idle: ingest,
                     errors: Arc::clone(&self.errors),
                     clock: Arc::clone(&self.ctx.runtime().clock),
                 },
@@ -647,6 +652,7 @@ impl KdaApplication {
             out.inputs = (0..n)
                 .map(|p| scan.execute_messages(p, &task).map(Some))
                 .collect::<Result<Vec<_>>>()?;
+            out.progress = vec![WATERMARK_MIN; n];
             outputs.push(out);
         }
         // Writers of streams without pumps: drop them so readers see the end.
@@ -795,6 +801,12 @@ struct Pump {
     /// `expr AS ROWTIME`: the input's progress says nothing about the output's times, so only
     /// the rows themselves (and the end) move the target's time.
     rowtime_overridden: bool,
+    /// An input pump over an ingest-time source (Kinesis, the demo): its ROWTIME is
+    /// processing time, which advances with the clock even when no record arrives, so an idle
+    /// source still moves the in-application stream's time (windows close on time, as in
+    /// KDA) instead of being marked idle, which would stop time downstream once every
+    /// partition is idle.
+    ignore_idle: bool,
     errors: Arc<ErrorQueue>,
     clock: Arc<dyn datafusion_stream::StreamClock>,
 }
@@ -806,6 +818,9 @@ struct Output {
     with_rowtime: bool,
     inputs: Vec<Option<MessageStream>>,
     batches: Vec<RecordBatch>,
+    /// Per input partition: the ROWTIME bound reported so far (no later row has a ROWTIME at
+    /// or below it).
+    progress: Vec<Millis>,
     ended: bool,
 }
 
@@ -817,8 +832,22 @@ impl Output {
             with_rowtime,
             inputs: Vec::new(),
             batches: Vec::new(),
+            progress: Vec::new(),
             ended: false,
         }
+    }
+
+    /// The smallest ROWTIME bound over the partitions still open (`WATERMARK_MAX` when all
+    /// ended); `None` for outputs that report no progress (error_stream, bare queries).
+    fn rowtime_bound(&self) -> Option<Millis> {
+        if self.inputs.is_empty() {
+            return None;
+        }
+        self.inputs
+            .iter()
+            .zip(&self.progress)
+            .map(|(i, p)| if i.is_some() { *p } else { WATERMARK_MAX })
+            .min()
     }
 
     /// Output schema: ROWTIME first for streams.
@@ -995,6 +1024,17 @@ impl RunningApplication {
             .map(|o| o.output_schema())
     }
 
+    /// The ROWTIME bound of a stream output: every row with a ROWTIME at or below it has been
+    /// delivered to [`Self::take_output`] (the minimum over the stream's partitions;
+    /// `WATERMARK_MAX` once all ended). `None` for error_stream, bare queries and unknown
+    /// names. Sinks use it to roll files on the application's progress.
+    pub fn output_rowtime_bound(&self, name: &str) -> Option<Millis> {
+        self.outputs
+            .iter()
+            .find(|o| o.name == name)
+            .and_then(|o| o.rowtime_bound())
+    }
+
     /// Takes the rows an output has received so far.
     pub fn take_output(&mut self, name: &str) -> Vec<RecordBatch> {
         self.outputs
@@ -1061,7 +1101,11 @@ impl RunningApplication {
                             moved = true;
                             o.push_stream_batch(b)?;
                         }
-                        Poll::Ready(Some(Ok(StreamMessage::Progress(_)))) => {}
+                        Poll::Ready(Some(Ok(StreamMessage::Progress(p)))) => {
+                            if p.rowtime > o.progress[part] {
+                                o.progress[part] = p.rowtime;
+                            }
+                        }
                     }
                 }
             }
@@ -1102,7 +1146,7 @@ impl RunningApplication {
                     return Ok(());
                 }
                 if let PumpSink::Stream(w) = &self.pumps[k].sink {
-                    if p.idle {
+                    if p.idle && !self.pumps[k].ignore_idle {
                         w[part].send(SourceEvent::Idle);
                     } else if p.rowtime > WATERMARK_MIN {
                         w[part].send(SourceEvent::RowtimeBound(p.rowtime.saturating_add(1)));

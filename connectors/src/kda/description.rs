@@ -275,6 +275,68 @@ pub struct DestinationSchema {
     pub record_format_type: RecordFormatType,
 }
 
+/// An Amazon Resource Name, split: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn {
+    /// `aws`, `aws-cn`, ...
+    pub partition: String,
+    /// `kinesis`, `firehose`, `lambda`, `s3`, ...
+    pub service: String,
+    /// The region (empty for S3 buckets).
+    pub region: String,
+    /// The account id (empty for S3 buckets).
+    pub account: String,
+    /// What follows the account: `stream/NAME`, `deliverystream/NAME`, `function:NAME`, a
+    /// bucket name.
+    pub resource: String,
+}
+
+impl Arn {
+    /// Splits `arn`; an error names it when it is not an ARN.
+    pub fn parse(arn: &str) -> Result<Self> {
+        let parts: Vec<&str> = arn.trim().splitn(6, ':').collect();
+        match parts.as_slice() {
+            ["arn", partition, service, region, account, resource]
+                if !partition.is_empty() && !service.is_empty() && !resource.is_empty() =>
+            {
+                Ok(Self {
+                    partition: partition.to_string(),
+                    service: service.to_string(),
+                    region: region.to_string(),
+                    account: account.to_string(),
+                    resource: resource.to_string(),
+                })
+            }
+            _ => plan_err!(
+                "'{arn}' is not an ARN (expected arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)"
+            ),
+        }
+    }
+
+    /// The stream name and region of a Kinesis data stream ARN
+    /// (`arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`).
+    pub fn kinesis_stream(arn: &str) -> Result<(String, String)> {
+        let a = Self::parse(arn)?;
+        match (a.service.as_str(), a.resource.strip_prefix("stream/")) {
+            ("kinesis", Some(name)) if !name.is_empty() && !a.region.is_empty() => {
+                Ok((name.to_string(), a.region))
+            }
+            _ => plan_err!(
+                "'{arn}' is not a Kinesis data stream ARN (expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+            ),
+        }
+    }
+
+    /// The bucket of an S3 bucket ARN (`arn:aws:s3:::BUCKET`).
+    pub fn s3_bucket(arn: &str) -> Result<String> {
+        let a = Self::parse(arn)?;
+        if a.service != "s3" || a.resource.contains('/') {
+            return plan_err!("'{arn}' is not an S3 bucket ARN (expected arn:aws:s3:::BUCKET)");
+        }
+        Ok(a.resource)
+    }
+}
+
 impl InputDescription {
     /// `InputParallelism.Count`, 1 when absent.
     pub fn parallelism(&self) -> u32 {
@@ -529,6 +591,30 @@ mod tests {
         );
         assert_eq!(app.outputs[0].destination_arn(), Some("arn:l"));
         assert_eq!(app.outputs[0].record_format(), RecordFormatType::Csv);
+    }
+
+    #[test]
+    fn arns_are_split_and_checked() {
+        assert_eq!(
+            Arn::kinesis_stream("arn:aws:kinesis:eu-west-1:123456789012:stream/trades").unwrap(),
+            ("trades".to_string(), "eu-west-1".to_string())
+        );
+        assert_eq!(
+            Arn::s3_bucket("arn:aws:s3:::example-reference-data").unwrap(),
+            "example-reference-data"
+        );
+        let a = Arn::parse("arn:aws:lambda:us-east-1:1:function:Sink").unwrap();
+        assert_eq!(
+            (a.service.as_str(), a.resource.as_str()),
+            ("lambda", "function:Sink")
+        );
+        let e = Arn::kinesis_stream("arn:aws:firehose:us-east-1:1:deliverystream/x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not a Kinesis data stream ARN"), "{e}");
+        let e = Arn::s3_bucket("trades").unwrap_err().to_string();
+        assert!(e.contains("'trades' is not an ARN"), "{e}");
+        assert!(Arn::s3_bucket("arn:aws:s3:::b/key").is_err());
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod decode_tests;
 
 pub use decode::{Decoded, RecordDecoder, RecordMeta, RowtimeField};
 pub use description::{
-    ApplicationDetail, DestinationSchema, InputDescription, InputParallelism,
+    ApplicationDetail, Arn, DestinationSchema, InputDescription, InputParallelism,
     InputStartingPositionConfiguration, OutputDescription, ReferenceDataSourceDescription,
     ResourceRef, S3ReferenceDataSource,
 };
