@@ -43,8 +43,8 @@
 //! State: the model (serde-serialisable, see [`rcf::RcfModel`]), tracked by a
 //! `MemoryReservation`. Metrics: `input_rows`, `rows_scored`, `error_rows`, `output_rows`.
 
-pub mod hotspots;
 pub mod exec;
+pub mod hotspots;
 pub mod logical;
 pub mod planner;
 pub mod rcf;
