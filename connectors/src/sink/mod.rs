@@ -43,6 +43,7 @@
 //! Dropping a sink without [`FileSink::close`] or [`FileSink::abort`] aborts its open uploads
 //! in the background (best effort, when a tokio runtime is running).
 
+pub mod factory;
 pub mod partition;
 mod runner;
 mod upload;
@@ -66,6 +67,7 @@ use datafusion_stream::time::{StreamClock, SystemClock, WATERMARK_MAX, WATERMARK
 use datafusion_stream::Millis;
 
 use crate::object_store::{StoreLocation, StoreOptions, STORE_OPTION_NAMES};
+pub use factory::{FileSinkDef, FileSinkFactory};
 pub use partition::{PartitionBy, TimeGranularity};
 pub use runner::run_query_into_sink;
 use upload::UploadWriter;
