@@ -117,7 +117,12 @@ async fn insert_into_a_parquet_sink_a_window_joined_with_a_reference_table() {
     handle
         .push(
             0,
-            trades(&[(0, "A", 1), (30_000, "B", 2), (61_000, "A", 3), (150_000, "A", 4)]),
+            trades(&[
+                (0, "A", 1),
+                (30_000, "B", 2),
+                (61_000, "A", 3),
+                (150_000, "A", 4),
+            ]),
             None,
         )
         .unwrap();
@@ -135,13 +140,15 @@ async fn insert_into_a_parquet_sink_a_window_joined_with_a_reference_table() {
     // (sink, location, rows, bytes; bytes depend on the Parquet writer, so only a prefix).
     assert_eq!(report_rows.len(), 2, "{report_rows:?}");
     assert!(
-        report_rows[0]
-            .starts_with("summary,memory://out/w/dt=2024-05-01/hour=12/summary-0-000000.parquet,3,"),
+        report_rows[0].starts_with(
+            "summary,memory://out/w/dt=2024-05-01/hour=12/summary-0-000000.parquet,3,"
+        ),
         "{report_rows:?}"
     );
     assert!(
-        report_rows[1]
-            .starts_with("summary,memory://out/w/dt=2024-05-01/hour=13/summary-0-000000.parquet,2,"),
+        report_rows[1].starts_with(
+            "summary,memory://out/w/dt=2024-05-01/hour=13/summary-0-000000.parquet,2,"
+        ),
         "{report_rows:?}"
     );
     let out = store(&ctx, "memory://out").await;
@@ -222,12 +229,17 @@ async fn stop_completes_open_files_and_keeps_every_row() {
     let out = store(&ctx, "memory://out").await;
     assert!(list_paths(&out, "raw").await.is_empty());
     // A second INSERT into the same file sink while this one runs is refused.
-    let e = ctx
+    let e = match ctx
         .query("INSERT INTO raw SELECT sym, qty FROM trades")
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("sink 'raw' (memory://out/raw) already has a running INSERT"), "{e}");
+    {
+        Ok(_) => panic!("a second INSERT must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("sink 'raw' (memory://out/raw) already has a running INSERT"),
+        "{e}"
+    );
     q.stop();
     let reports = q.collect().await.unwrap();
     let mut report_rows = lines(&reports);
@@ -245,7 +257,9 @@ async fn stop_completes_open_files_and_keeps_every_row() {
         "{\"sym\":\"D\",\"qty\":4}\n"
     );
     // The sink is free again once the INSERT ended.
-    let again = ctx.query("INSERT INTO raw SELECT sym, qty FROM trades").await;
+    let again = ctx
+        .query("INSERT INTO raw SELECT sym, qty FROM trades")
+        .await;
     assert!(again.is_ok());
 }
 
@@ -260,7 +274,10 @@ async fn sink_and_table_errors_name_the_option_column_or_resource() {
     let e = err("CREATE SINK s WITH ('connector' = 'object_store', 'path' = 'memory://o/p', 'rolll_rows' = '5')").await;
     assert!(e.contains("unknown option(s) 'rolll_rows'"), "{e}");
     let e = err("CREATE SINK s WITH ('connector' = 'object_store')").await;
-    assert!(e.contains("sink 's' (connector 'object_store'): option 'path' is required"), "{e}");
+    assert!(
+        e.contains("sink 's' (connector 'object_store'): option 'path' is required"),
+        "{e}"
+    );
     let e = err("CREATE SINK s WITH ('connector' = 'nope')").await;
     assert!(
         e.contains("CREATE SINK s: unknown connector 'nope'; sink connectors: filesystem, kinesis, object_store"),
@@ -270,7 +287,10 @@ async fn sink_and_table_errors_name_the_option_column_or_resource() {
     assert!(e.contains("CREATE SINK s: expected WITH"), "{e}");
     let e = err("CREATE SINK s (ts TIMESTAMP) WITH ('connector' = 'object_store', 'path' = 'memory://o/p', 'partition_by' = 'dt_hour(event_ts)')").await;
     assert!(e.contains("partition column 'event_ts'"), "{e}");
-    let e = err("CREATE TABLE t WITH ('connector' = 'object_store', 'path' = 'memory://ref/missing.csv')").await;
+    let e = err(
+        "CREATE TABLE t WITH ('connector' = 'object_store', 'path' = 'memory://ref/missing.csv')",
+    )
+    .await;
     assert!(e.contains("memory://ref/missing.csv"), "{e}");
     let e = err("CREATE TABLE t WITH ('connector' = 'object_store', 'path' = 'memory://ref/x', 'reload' = '1s')").await;
     assert!(e.contains("'format' is required"), "{e}");
@@ -282,10 +302,19 @@ async fn sink_and_table_errors_name_the_option_column_or_resource() {
     )
     .await
     .unwrap();
-    let e = err("CREATE SINK out WITH ('connector' = 'object_store', 'path' = 'memory://o/out')").await;
-    assert!(e.contains("CREATE SINK out: a sink with this name already exists (use CREATE OR REPLACE)"), "{e}");
-    let e = err("CREATE SINK trades WITH ('connector' = 'object_store', 'path' = 'memory://o/out')").await;
-    assert!(e.contains("CREATE SINK trades: a stream with this name already exists"), "{e}");
+    let e =
+        err("CREATE SINK out WITH ('connector' = 'object_store', 'path' = 'memory://o/out')").await;
+    assert!(
+        e.contains("CREATE SINK out: a sink with this name already exists (use CREATE OR REPLACE)"),
+        "{e}"
+    );
+    let e =
+        err("CREATE SINK trades WITH ('connector' = 'object_store', 'path' = 'memory://o/out')")
+            .await;
+    assert!(
+        e.contains("CREATE SINK trades: a stream with this name already exists"),
+        "{e}"
+    );
     let qerr = |sql: &'static str| {
         let ctx = &ctx;
         async move {
@@ -309,7 +338,10 @@ async fn sink_and_table_errors_name_the_option_column_or_resource() {
     let e = qerr("INSERT INTO out (sym, qty) SELECT sym, qty FROM trades").await;
     assert!(e.contains("a column list is not supported"), "{e}");
     let e = err("INSERT INTO out SELECT sym, qty FROM trades").await;
-    assert!(e.contains("INSERT INTO sink 'out' is a continuous query"), "{e}");
+    assert!(
+        e.contains("INSERT INTO sink 'out' is a continuous query"),
+        "{e}"
+    );
     // Numbers widen implicitly (INT → BIGINT), by position, under the sink's names.
     let q = ctx
         .query("INSERT INTO out SELECT sym AS s, CAST(qty AS INT) AS q FROM trades")

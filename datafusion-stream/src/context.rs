@@ -42,13 +42,13 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::exec::filter::IncrementalFilterRule;
 use crate::exec::messages::{MessageInput, MessageStream};
+use crate::runtime::StreamRuntime;
 use crate::scan::StreamMessage;
+use crate::scan::{EventTime, StreamTable};
 use crate::sink::{
     report_batch, sink_report_schema, SinkCounters, SinkEnv, SinkFactory, SinkRun, StreamSink,
     TableFactory,
 };
-use crate::runtime::StreamRuntime;
-use crate::scan::{EventTime, StreamTable};
 use crate::source::replay::{ReplayFactory, ReplayHandle, ReplaySource};
 use crate::source::{ConnectorOptions, SourceFactory};
 use crate::sql::ddl::{parse_create_stream, CreateStream};
@@ -372,7 +372,11 @@ impl StreamContext {
                 } else {
                     "a table"
                 };
-                let hint = if same_kind { " (use CREATE OR REPLACE)" } else { "" };
+                let hint = if same_kind {
+                    " (use CREATE OR REPLACE)"
+                } else {
+                    ""
+                };
                 return plan_err!("{what}: {existing} with this name already exists{hint}");
             }
         }
@@ -384,9 +388,8 @@ impl StreamContext {
         let Some(connector) = options.remove("connector") else {
             return plan_err!("{what}: WITH ('connector' = '...') is required; {kind}: {registry}");
         };
-        let unknown = || {
-            plan_datafusion_err!("{what}: unknown connector '{connector}'; {kind}: {registry}")
-        };
+        let unknown =
+            || plan_datafusion_err!("{what}: unknown connector '{connector}'; {kind}: {registry}");
         let columns = ddl.columns.map(|c| Arc::new(Schema::new(c)));
         let mut copts = ConnectorOptions::new(connector.clone(), options);
         let env = self.sink_env();
@@ -418,9 +421,7 @@ impl StreamContext {
                     .get(&connector.to_ascii_lowercase())
                     .cloned()
                     .ok_or_else(unknown)?;
-                let table = factory
-                    .create(&env, &name, columns, &mut copts)
-                    .await?;
+                let table = factory.create(&env, &name, columns, &mut copts).await?;
                 if table_exists {
                     self.session.deregister_table(table_ref(&name))?;
                 }
@@ -440,7 +441,10 @@ impl StreamContext {
     }
 
     fn is_stream(&self, name: &str) -> bool {
-        self.streams.read().map(|s| s.contains(name)).unwrap_or(false)
+        self.streams
+            .read()
+            .map(|s| s.contains(name))
+            .unwrap_or(false)
     }
 
     /// Registers a stream table under its name.
@@ -589,11 +593,6 @@ impl StreamContext {
         let state = self.session.state();
         let dialect = state.config().options().sql_parser.dialect;
         state.sql_to_statement(sql, &dialect)
-    }
-
-    async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
-        let statement = self.parse(sql)?;
-        self.plan_statement(statement).await
     }
 
     async fn plan_statement(&self, mut statement: DFStatement) -> Result<LogicalPlan> {
@@ -850,7 +849,10 @@ fn implicit_cast(from: &DataType, to: &DataType) -> bool {
         || matches!(
             (from, to),
             (DataType::Timestamp(_, _), DataType::Timestamp(_, _))
-                | (DataType::Date32 | DataType::Date64, DataType::Timestamp(_, _))
+                | (
+                    DataType::Date32 | DataType::Date64,
+                    DataType::Timestamp(_, _)
+                )
         )
 }
 

@@ -92,7 +92,8 @@ impl SinkCounters {
     /// Adds a report to the written counters.
     pub fn add_report(&self, report: &SinkReport) {
         self.rows_written.fetch_add(report.rows, Ordering::Relaxed);
-        self.bytes_written.fetch_add(report.bytes, Ordering::Relaxed);
+        self.bytes_written
+            .fetch_add(report.bytes, Ordering::Relaxed);
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 

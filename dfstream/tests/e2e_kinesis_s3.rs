@@ -39,7 +39,8 @@ use objstore_support::{list_paths, read_parquet, MotoServer, TempDir};
 const BASE: i64 = 1_714_567_500_000;
 const WINDOW: i64 = 10 * 60_000;
 const SYMBOLS: [&str; 6] = ["AAPL", "AMZN", "MSFT", "GOOG", "NVDA", "ZZZZ"];
-const COMPANIES: &str = "symbol,sector\nAAPL,tech\nAMZN,retail\nMSFT,tech\nGOOG,media\nNVDA,chips\n";
+const COMPANIES: &str =
+    "symbol,sector\nAAPL,tech\nAMZN,retail\nMSFT,tech\nGOOG,media\nNVDA,chips\n";
 
 fn sector(symbol: &str) -> Option<&'static str> {
     match symbol {
@@ -277,10 +278,19 @@ async fn read_summary(store: &Arc<dyn ObjectStore>, prefix: &str) -> (Vec<String
     let mut rows = Summary::new();
     for p in &paths {
         for b in read_parquet(store, p).await {
-            let names: Vec<&str> = b.schema().fields().iter().map(|f| f.name().as_str()).collect();
+            let schema = b.schema();
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             assert_eq!(
                 names,
-                ["window_start", "window_end", "symbol", "sector", "trades", "volume", "turnover"]
+                [
+                    "window_start",
+                    "window_end",
+                    "symbol",
+                    "sector",
+                    "trades",
+                    "volume",
+                    "turnover"
+                ]
             );
             let ts = |i: usize| {
                 b.column(i)
@@ -298,8 +308,15 @@ async fn read_summary(store: &Arc<dyn ObjectStore>, prefix: &str) -> (Vec<String
                     strings(&b, 2).value(r).to_string(),
                     strings(&b, 3).value(r).to_string(),
                 );
-                let value = (ints(&b, 4).value(r), ints(&b, 5).value(r), turnover.value(r));
-                assert!(rows.insert(key.clone(), value).is_none(), "{key:?} written twice");
+                let value = (
+                    ints(&b, 4).value(r),
+                    ints(&b, 5).value(r),
+                    turnover.value(r),
+                );
+                assert!(
+                    rows.insert(key.clone(), value).is_none(),
+                    "{key:?} written twice"
+                );
             }
         }
     }
@@ -397,7 +414,11 @@ fn assert_same(got: &Summary, want: &Summary) {
 async fn kinesis_windows_joined_with_s3_reference_data_to_parquet_on_s3() {
     let setup = setup(600).await;
     let want = expected(&setup.trades[..setup.trades.len() - 2]);
-    assert!(want.len() > 20, "enough windows: {}", want.len());
+    assert_eq!(
+        want.len(),
+        20,
+        "4 windows (12:40 .. 13:10) × 5 symbols with a sector"
+    );
     let script_path = setup.dir.0.join("e2e.sql");
     std::fs::write(
         &script_path,
@@ -435,7 +456,10 @@ async fn kinesis_windows_joined_with_s3_reference_data_to_parquet_on_s3() {
     let (ok, stdout, stderr) = run.interrupt();
     assert!(ok, "dfstream exits 0 after SIGINT; stderr:\n{stderr}");
     assert_eq!(stdout, "", "a script of sinks prints nothing on stdout");
-    assert!(stderr.contains("dfstream: interrupted: closing the sinks"), "{stderr}");
+    assert!(
+        stderr.contains("dfstream: interrupted: closing the sinks"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("dfstream: sink summary: wrote s3://results/summary/dt=2024-05-01/hour=12/summary-0-000000.parquet ("),
         "{stderr}"
@@ -485,7 +509,10 @@ async fn interrupt_completes_open_files_and_bad_sinks_name_the_resource() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let store = setup.s3.location("s3://results").store().clone();
-    assert!(list_paths(&store, "raw").await.is_empty(), "nothing complete before SIGINT");
+    assert!(
+        list_paths(&store, "raw").await.is_empty(),
+        "nothing complete before SIGINT"
+    );
     let (ok, stdout, stderr) = run.interrupt();
     assert!(ok, "{stderr}");
     assert_eq!(stdout, "");
@@ -518,7 +545,10 @@ async fn interrupt_completes_open_files_and_bad_sinks_name_the_resource() {
         let o = run_to_end(&["run", "-e", &sql, "--no-demo", "--quiet"]);
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert!(!o.status.success(), "{sql} should fail");
-        assert!(err.contains(needle), "{sql}:\n{err}\nshould contain: {needle}");
+        assert!(
+            err.contains(needle),
+            "{sql}:\n{err}\nshould contain: {needle}"
+        );
     };
     fails(
         format!("CREATE SINK s WITH ('connector' = 'object_store', 'path' = 's3://no-such-bucket/x', 'endpoint' = '{s3}', 'allow_http' = 'true')"),

@@ -25,7 +25,7 @@ use datafusion_stream::sink::{
     SinkCounters, SinkEnv, SinkFactory, SinkReport, SinkReports, SinkRun, StopSignal, StreamSink,
 };
 use datafusion_stream::source::ConnectorOptions;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use super::client::{ErrorKind, KinesisClient};
 use super::sink::{KinesisSink, KinesisSinkConfig};
@@ -60,7 +60,9 @@ impl SinkFactory for KinesisSinkFactory {
                     format!("Kinesis stream '{stream}' does not exist at {endpoint} ({e})")
                 }
                 ErrorKind::Transient => {
-                    format!("cannot reach the Kinesis endpoint {endpoint} for stream '{stream}': {e}")
+                    format!(
+                        "cannot reach the Kinesis endpoint {endpoint} for stream '{stream}': {e}"
+                    )
                 }
                 _ => format!("Kinesis stream '{stream}' at {endpoint}: {e}"),
             };
@@ -112,13 +114,14 @@ impl Writer {
             }
             let batch = tokio::select! {
                 biased;
-                changed = self.stop.wait_for(|v| *v), if !self.stop_closed => match changed {
-                    Ok(_) => None,
-                    Err(_) => {
+                stopped = self.stop.wait_for(|v| *v).map(|r| r.is_ok()), if !self.stop_closed => {
+                    if !stopped {
+                        // The query handle is gone: nobody can stop us any more.
                         self.stop_closed = true;
                         continue;
                     }
-                },
+                    None
+                }
                 message = self.merged.next() => match message {
                     None => None,
                     Some(Ok(Merged::Batch { batch, .. })) => Some(batch),

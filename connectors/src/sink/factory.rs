@@ -37,7 +37,7 @@ use datafusion_stream::sink::{
 use datafusion_stream::source::ConnectorOptions;
 use datafusion_stream::Millis;
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use super::{partition, FileSink, SinkOptions, SINK_OPTION_NAMES};
 use crate::object_store::{StoreLocation, StoreOptions, STORE_OPTION_NAMES};
@@ -248,14 +248,15 @@ impl Writer {
                 } = &mut self;
                 tokio::select! {
                     biased;
-                    changed = stop.wait_for(|v| *v), if !*stop_closed => match changed {
-                        Ok(_) => Step::Close,
-                        // The query handle is gone: nobody can stop us any more.
-                        Err(_) => {
+                    stopped = stop.wait_for(|v| *v).map(|r| r.is_ok()), if !*stop_closed => {
+                        if stopped {
+                            Step::Close
+                        } else {
+                            // The query handle is gone: nobody can stop us any more.
                             *stop_closed = true;
                             Step::Continue
                         }
-                    },
+                    }
                     message = merged.next() => match message {
                         None => Step::Close,
                         Some(Ok(Merged::Batch { input, batch })) => {

@@ -88,7 +88,9 @@ pub fn classify_tokens(tokens: &[Token]) -> Option<ConnectorObject> {
         return None;
     }
     let mut i = 1;
-    if sig.get(1).is_some_and(|t| is_word(t, "OR")) && sig.get(2).is_some_and(|t| is_word(t, "REPLACE")) {
+    if sig.get(1).is_some_and(|t| is_word(t, "OR"))
+        && sig.get(2).is_some_and(|t| is_word(t, "REPLACE"))
+    {
         i = 3;
     }
     let kw = sig.get(i)?;
@@ -167,7 +169,9 @@ pub fn parse_connector_ddl(
         let mut cols: Vec<Field> = Vec::new();
         loop {
             if is_word(&p.peek_token().token, "WATERMARK") {
-                return Err(pe(&"WATERMARK applies to streams (CREATE STREAM), not here"));
+                return Err(pe(
+                    &"WATERMARK applies to streams (CREATE STREAM), not here",
+                ));
             }
             let def = p.parse_column_def().map_err(|e| pe(&e))?;
             let col = normalize(&def.name.value, def.name.quote_style.is_some());
@@ -197,7 +201,10 @@ pub fn parse_connector_ddl(
     }
     let options = parse_options(&mut p, &what)?;
     if p.peek_token().token != Token::EOF {
-        return Err(pe(&format!("unexpected {} after the statement", p.peek_token())));
+        return Err(pe(&format!(
+            "unexpected {} after the statement",
+            p.peek_token()
+        )));
     }
     Ok(ConnectorDdl {
         object,
@@ -224,7 +231,11 @@ fn parse_options(p: &mut Parser, what: &str) -> Result<HashMap<String, String>> 
             Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s,
             Token::Number(n, _) => n,
             Token::Word(w) => w.value,
-            other => return Err(pe(&format!("option '{key}': expected a value, found {other}"))),
+            other => {
+                return Err(pe(&format!(
+                    "option '{key}': expected a value, found {other}"
+                )))
+            }
         };
         if options.insert(key.clone(), value).is_some() {
             return plan_err!("{what}: option '{key}' is given twice");
@@ -246,7 +257,10 @@ mod tests {
 
     #[test]
     fn classifies_only_connector_statements() {
-        assert_eq!(classify("create sink s with ('connector'='x')"), Some(ConnectorObject::Sink));
+        assert_eq!(
+            classify("create sink s with ('connector'='x')"),
+            Some(ConnectorObject::Sink)
+        );
         assert_eq!(
             classify("CREATE OR REPLACE TABLE t (a INT) WITH ('connector' = 'object_store')"),
             Some(ConnectorObject::Table)
@@ -257,7 +271,10 @@ mod tests {
             classify("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 's3://b/k.csv'"),
             None
         );
-        assert_eq!(classify("CREATE STREAM s (a INT) WITH ('connector' = 'x')"), None);
+        assert_eq!(
+            classify("CREATE STREAM s (a INT) WITH ('connector' = 'x')"),
+            None
+        );
         assert_eq!(classify("SELECT 1"), None);
     }
 
@@ -289,7 +306,10 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let e = parse_connector_ddl("CREATE SINK s (a INT)", &normalize_lower).unwrap_err();
-        assert!(e.to_string().contains("CREATE SINK s: expected WITH"), "{e}");
+        assert!(
+            e.to_string().contains("CREATE SINK s: expected WITH"),
+            "{e}"
+        );
         let e = parse_connector_ddl(
             "CREATE SINK s WITH ('connector' = 'x', 'connector' = 'y')",
             &normalize_lower,
