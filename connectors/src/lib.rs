@@ -7,8 +7,13 @@
 //!                    │                                          'rows' then end)
 //!                    ├─► 'file'  file::FileFactory             CSV / JSON lines from a file or
 //!                    │                                          stdin, replayed in order (bounded)
-//!                    └─► 'kinesis' kinesis::KinesisFactory     Kinesis data stream shards (and
-//!                                                               kinesis::KinesisSink for output)
+//!                    └─► 'kinesis' kinesis::KinesisFactory     Kinesis data stream shards
+//!
+//!  sinks (CREATE SINK ... WITH ('connector' = ...), written by INSERT INTO):
+//!     'object_store' | 'filesystem'  sink::FileSinkFactory       Parquet / JSON / CSV objects
+//!     'kinesis'                      kinesis::KinesisSinkFactory PutRecords
+//!  tables (CREATE TABLE ... WITH ('connector' = ...)):
+//!     'object_store' | 'filesystem'  object_store::ReferenceTableFactory  reference tables
 //! ```
 //!
 //! Every connector rejects options it does not know, naming them, and reports bad input with
@@ -32,9 +37,18 @@ pub use generator::{
     demo_ticker_ddl, demo_ticker_schema, DemoTickerConfig, DemoTickerFactory, DemoTickerSource,
 };
 
-/// Registers every connector of this crate: `'demo'`, `'file'` and `'kinesis'`.
+/// Registers every connector of this crate: the sources `'demo'`, `'file'` and `'kinesis'`,
+/// the sinks `'object_store'` (alias `'filesystem'`) and `'kinesis'`, and the reference
+/// tables `'object_store'` (alias `'filesystem'`).
 pub fn register_all(ctx: &StreamContext) {
     ctx.register_source_factory(generator::CONNECTOR, Arc::new(DemoTickerFactory));
     ctx.register_source_factory(file::CONNECTOR, Arc::new(FileFactory));
     ctx.register_source_factory(kinesis::CONNECTOR, Arc::new(kinesis::KinesisFactory));
+    for name in sink::factory::CONNECTORS {
+        ctx.register_sink_factory(name, Arc::new(sink::FileSinkFactory));
+    }
+    ctx.register_sink_factory(kinesis::CONNECTOR, Arc::new(kinesis::KinesisSinkFactory));
+    for name in object_store::table_factory::CONNECTORS {
+        ctx.register_table_factory(name, Arc::new(object_store::ReferenceTableFactory));
+    }
 }

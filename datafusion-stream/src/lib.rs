@@ -41,6 +41,7 @@ pub mod join;
 pub mod over;
 pub mod runtime;
 pub mod scan;
+pub mod sink;
 pub mod sort;
 pub mod source;
 pub mod sql;

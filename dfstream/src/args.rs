@@ -48,8 +48,20 @@ queries end after emitting every window, and dfstream exits 0 when all queries h
 When the script has several queries, each table is preceded by `query N:` and csv/json rows
 get a leading `query` column/field holding N (1-based, in script order).
 
+Kinesis streams, S3 reference tables and sinks are declared in SQL too:
+  CREATE STREAM s (...) WITH ('connector' = 'kinesis', 'stream' = 'name', ...);
+  CREATE TABLE ref [(...)] WITH ('connector' = 'object_store', 'path' = 's3://b/ref.csv');
+  CREATE SINK out [(...)] WITH ('connector' = 'object_store', 'path' = 's3://b/out/',
+    'format' = 'parquet', 'partition_by' = 'dt_hour(window_start)');    -- or 'kinesis'
+  INSERT INTO out SELECT ...;
+An INSERT INTO a sink prints nothing on stdout: each object the sink completes is logged on
+stderr (`dfstream: sink out: wrote s3://... (N rows, B bytes)`) and the status line adds the
+rows the sinks received and wrote. See examples/kinesis_to_s3_parquet.sql.
+
 A status line (rows in, rows out, events/s, watermark, late rows) goes to stderr every second
-unless --quiet. Ctrl-C stops cleanly (exit 0). Errors exit 1.";
+unless --quiet. Ctrl-C, --duration and --max-rows stop cleanly (exit 0): sinks first close
+what they have open (every object complete; windows not yet closed are not written), a second
+Ctrl-C abandons open objects (never visible partially) and exits 1. Errors exit 1.";
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

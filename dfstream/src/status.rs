@@ -1,8 +1,13 @@
-//! The status line on stderr: rows in, rows out, events/s, watermark, late rows.
+//! The status line on stderr: rows in, rows out, events/s, watermark, late rows, and for
+//! queries writing into sinks the rows the sinks received and wrote, and the objects
+//! completed. Each object a sink completes is also logged on its own line:
+//! `dfstream: sink out: wrote s3://b/out/out-0-000000.parquet (120 rows, 4213 bytes)`.
 
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
+use datafusion::arrow::array::{Array, Int64Array, StringArray};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion_stream::time::format_millis;
 use datafusion_stream::StreamQuery;
 
@@ -58,13 +63,60 @@ impl Status {
         };
         self.last_at = now;
         self.last_in = events;
-        format!(
+        let mut line = format!(
             "[{:>4}s] rows in {} | rows out {} | {rate:.0} events/s | watermark {} | late rows {late}",
             now.duration_since(self.start).as_secs(),
             rows_in,
             self.rows_out,
             watermark.map_or_else(|| "-".to_string(), format_millis),
-        )
+        );
+        let sinks: Vec<_> = queries.iter().filter_map(|q| q.sink_counters()).collect();
+        if !sinks.is_empty() {
+            let received: u64 = sinks.iter().map(|c| c.rows_in()).sum();
+            let written: u64 = sinks.iter().map(|c| c.rows_written()).sum();
+            let commits: u64 = sinks.iter().map(|c| c.commits()).sum();
+            line.push_str(&format!(
+                " | sinks: rows received {received}, rows written {written}, commits {commits}"
+            ));
+        }
+        line
+    }
+
+    /// Logs the objects a sink completed (rows of an INSERT's report stream); records
+    /// written to a stream (no object URL) are only counted in the status line.
+    pub fn sink_reports(&mut self, batch: &RecordBatch) {
+        if !self.enabled || batch.num_columns() < 4 {
+            return;
+        }
+        let (Some(sink), Some(location), Some(rows), Some(bytes)) = (
+            batch.column(0).as_any().downcast_ref::<StringArray>(),
+            batch.column(1).as_any().downcast_ref::<StringArray>(),
+            batch.column(2).as_any().downcast_ref::<Int64Array>(),
+            batch.column(3).as_any().downcast_ref::<Int64Array>(),
+        ) else {
+            return;
+        };
+        for i in 0..batch.num_rows() {
+            let location = location.value(i);
+            if !location.contains("://") {
+                continue;
+            }
+            self.note(&format!(
+                "sink {}: wrote {location} ({} rows, {} bytes)",
+                sink.value(i),
+                rows.value(i),
+                bytes.value(i)
+            ));
+        }
+    }
+
+    /// Prints a message line on stderr (not in place of the status line).
+    pub fn note(&mut self, message: &str) {
+        if !self.enabled {
+            return;
+        }
+        self.clear();
+        let _ = writeln!(std::io::stderr(), "dfstream: {message}");
     }
 
     /// Prints the status: in place on a terminal, as a new line otherwise.

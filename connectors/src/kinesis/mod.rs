@@ -101,6 +101,7 @@ pub mod client;
 pub mod decode;
 pub mod kpl;
 pub mod sink;
+pub mod sink_factory;
 pub mod source;
 
 pub use client::{
@@ -111,6 +112,7 @@ pub use decode::{MetaColumn, PayloadFormat};
 pub use sink::{
     run_query_into_kinesis, KinesisSink, KinesisSinkConfig, SinkFormat, SinkStats, SinkSummary,
 };
+pub use sink_factory::{KinesisSinkDef, KinesisSinkFactory};
 pub use source::{
     KinesisFactory, KinesisMetrics, KinesisSource, KinesisSourceConfig, StartingPosition, CONNECTOR,
 };

@@ -25,6 +25,7 @@
 //! before a query starts, with a message naming the bucket or endpoint.
 
 pub mod reference;
+pub mod table_factory;
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use reference::{
     ObjectVersion, ReferenceFormat, ReferenceTable, ReferenceTableOptions, ReloadOutcome,
     ReloadTask,
 };
+pub use table_factory::ReferenceTableFactory;
 
 /// The store options a `WITH (...)` clause may carry (see [`StoreOptions::take_from`]).
 pub const STORE_OPTION_NAMES: &[&str] =

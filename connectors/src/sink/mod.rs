@@ -44,6 +44,7 @@
 //! in the background (best effort, when a tokio runtime is running).
 
 mod options;
+pub mod factory;
 pub mod partition;
 mod runner;
 mod upload;
@@ -66,6 +67,7 @@ use datafusion_stream::Millis;
 
 use crate::object_store::{StoreLocation, StoreOptions, STORE_OPTION_NAMES};
 pub use options::{ProgressTime, SequenceStart, SinkFormat, SinkOptions, SINK_OPTION_NAMES};
+pub use factory::{FileSinkDef, FileSinkFactory};
 pub use partition::{PartitionBy, TimeGranularity};
 pub use runner::run_query_into_sink;
 use upload::UploadWriter;

@@ -3,12 +3,16 @@
 //! ```text
 //!  script ──tokenize──► statements (split at ';') ──► per statement:
 //!     CREATE STREAM ...                          ──► ddl::parse_create_stream
+//!     CREATE SINK ... / CREATE TABLE ... WITH ('connector' = ...)
+//!                                                ──► sink::parse_connector_ddl
+//!     INSERT INTO <sink> <query>                 ──► the query, written by the sink (context)
 //!     anything else ──► TABLE(TUMBLE(TABLE t, DESCRIPTOR(c), ...)) → tumble('t', 'c', ...)
 //!                   ──► DataFusion parser ──► SELECT * over a stream hides ROWTIME
 //!                   ──► DataFusion planner (+ analyzer rule for windows)
 //! ```
 
 pub mod ddl;
+pub mod sink;
 
 use std::collections::HashSet;
 
@@ -298,7 +302,8 @@ fn hide_in_set_expr(body: &mut SetExpr, streams: &HashSet<String>, rowtime: &str
     }
 }
 
-fn object_name_string(n: &ObjectName) -> String {
+/// An object name as the session resolves it (unquoted parts lower-cased), dot-joined.
+pub fn object_name_string(n: &ObjectName) -> String {
     n.0.iter()
         .map(|p| match p.as_ident() {
             Some(id) => normalize_lower(&id.value, id.quote_style.is_some()),
