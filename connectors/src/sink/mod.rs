@@ -43,8 +43,8 @@
 //! Dropping a sink without [`FileSink::close`] or [`FileSink::abort`] aborts its open uploads
 //! in the background (best effort, when a tokio runtime is running).
 
-mod options;
 pub mod factory;
+mod options;
 pub mod partition;
 mod runner;
 mod upload;
@@ -66,8 +66,8 @@ use datafusion_stream::time::{StreamClock, SystemClock, WATERMARK_MAX, WATERMARK
 use datafusion_stream::Millis;
 
 use crate::object_store::{StoreLocation, StoreOptions, STORE_OPTION_NAMES};
-pub use options::{ProgressTime, SequenceStart, SinkFormat, SinkOptions, SINK_OPTION_NAMES};
 pub use factory::{FileSinkDef, FileSinkFactory};
+pub use options::{ProgressTime, SequenceStart, SinkFormat, SinkOptions, SINK_OPTION_NAMES};
 pub use partition::{PartitionBy, TimeGranularity};
 pub use runner::run_query_into_sink;
 use upload::UploadWriter;
