@@ -279,7 +279,7 @@ impl TryFrom<HotspotsCheckpoint> for HotspotsModel {
         let mut model = HotspotsModel::try_new(params, cp.dimensions)?;
         let dims = cp.dimensions;
         let n = cp.points.len() / dims;
-        if cp.points.len() % dims != 0 || n > cp.window_size || (n as u64) > cp.seen {
+        if !cp.points.len().is_multiple_of(dims) || n > cp.window_size || (n as u64) > cp.seen {
             return exec_err!(
                 "HOTSPOTS checkpoint: {} values do not make at most windowSize ({}) points of \
                  {dims} dimensions out of {} seen",
