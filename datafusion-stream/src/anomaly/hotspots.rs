@@ -229,27 +229,37 @@ pub struct HotspotsModel {
     found: Vec<u32>,
 }
 
-/// Serialised form of a [`HotspotsModel`] (what a checkpoint stores).
+/// Serialised form of a [`HotspotsModel`] (what a checkpoint stores). Floating-point values
+/// are stored as their IEEE-754 bit patterns ([`f64::to_bits`]) so that they come back exactly
+/// through any serde format (text formats may round a decimal to a neighbouring `f64`, which
+/// would change later results).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HotspotsCheckpoint {
-    /// The function's arguments.
-    pub params: HotspotsParams,
+    /// `windowSize`.
+    pub window_size: usize,
+    /// `scanRadius`, as `f64::to_bits`.
+    pub scan_radius_bits: u64,
+    /// `minimumNumberOfPointsInAHotspot`.
+    pub min_points: usize,
     /// Number of dimensions of every point.
     pub dimensions: usize,
     /// Total number of points the model has seen (the next point's sequence number).
     pub seen: u64,
-    /// The window's points, oldest first, flattened: `dimensions` values per point.
-    pub points: Vec<f64>,
+    /// The window's points, oldest first, flattened (`dimensions` values per point), as
+    /// `f64::to_bits`.
+    pub points: Vec<u64>,
 }
 
 impl From<HotspotsModel> for HotspotsCheckpoint {
     fn from(model: HotspotsModel) -> Self {
         let mut points = Vec::with_capacity(model.len * model.dims);
         for seq in model.oldest_seq()..model.next_seq {
-            points.extend_from_slice(model.point(model.slot(seq)));
+            points.extend(model.point(model.slot(seq)).iter().map(|x| x.to_bits()));
         }
         HotspotsCheckpoint {
-            params: model.params,
+            window_size: model.params.window_size,
+            scan_radius_bits: model.params.scan_radius.to_bits(),
+            min_points: model.params.min_points,
             dimensions: model.dims,
             seen: model.next_seq,
             points,
@@ -261,22 +271,31 @@ impl TryFrom<HotspotsCheckpoint> for HotspotsModel {
     type Error = datafusion::error::DataFusionError;
 
     fn try_from(cp: HotspotsCheckpoint) -> Result<Self> {
-        let mut model = HotspotsModel::try_new(cp.params, cp.dimensions)?;
+        let params = HotspotsParams {
+            window_size: cp.window_size,
+            scan_radius: f64::from_bits(cp.scan_radius_bits),
+            min_points: cp.min_points,
+        };
+        let mut model = HotspotsModel::try_new(params, cp.dimensions)?;
         let dims = cp.dimensions;
         let n = cp.points.len() / dims;
-        if cp.points.len() % dims != 0 || n > cp.params.window_size || (n as u64) > cp.seen {
+        if !cp.points.len().is_multiple_of(dims) || n > cp.window_size || (n as u64) > cp.seen {
             return exec_err!(
                 "HOTSPOTS checkpoint: {} values do not make at most windowSize ({}) points of \
                  {dims} dimensions out of {} seen",
                 cp.points.len(),
-                cp.params.window_size,
+                cp.window_size,
                 cp.seen
             );
         }
         model.next_seq = cp.seen - n as u64;
-        for point in cp.points.chunks_exact(dims) {
-            check_point(point, dims)?;
-            model.insert(point);
+        let mut point = vec![0.0; dims];
+        for bits in cp.points.chunks_exact(dims) {
+            for (x, &b) in point.iter_mut().zip(bits) {
+                *x = f64::from_bits(b);
+            }
+            check_point(&point, dims)?;
+            model.insert(&point);
         }
         model.recluster();
         Ok(model)
@@ -1185,7 +1204,10 @@ mod tests {
             small.update(&[x]).unwrap();
         }
         let cp: HotspotsCheckpoint = small.clone().into();
-        assert_eq!(cp.points, vec![0.0, 1.0, 2.0]);
+        assert_eq!(
+            cp.points,
+            vec![0.0f64.to_bits(), 1.0f64.to_bits(), 2.0f64.to_bits()]
+        );
         assert_eq!(cp.seen, 3);
         let mut restored = HotspotsModel::try_from(cp).unwrap();
         assert_eq!(
@@ -1193,10 +1215,10 @@ mod tests {
             small.update(&[3.0]).unwrap()
         );
         // A tampered checkpoint is rejected with the parameter error.
-        let bad = bytes.replace("\"scan_radius\":0.2", "\"scan_radius\":-0.2");
+        let bad = bytes.replace("\"window_size\":1000", "\"window_size\":99");
         assert_ne!(bad, bytes);
         let err = serde_json::from_str::<HotspotsModel>(&bad).unwrap_err();
-        assert!(err.to_string().contains("scanRadius"), "{err}");
+        assert!(err.to_string().contains("windowSize"), "{err}");
     }
 
     /// Rough speed of the 2-D window-1000 case (printed, not asserted: this is a debug build;
