@@ -1177,8 +1177,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "known defect (issue 5): a model restored from a checkpoint of a full window \
-                gives different HOTSPOTS_RESULT rows than the original after further updates"]
     fn checkpoint_round_trip_gives_identical_outputs() {
         let mut rng = Rng(99);
         let mut model = HotspotsModel::try_new(DOCS, 2).unwrap();
