@@ -23,12 +23,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{plan_err, Result, ScalarValue, TableReference};
+use datafusion::common::{plan_err, Result, ScalarValue};
 use datafusion::datasource::{provider_as_source, TableType};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
-use futures::FutureExt;
 
 use super::logical::AnomalyDetect;
 use super::rcf::RcfParams;
@@ -205,29 +204,8 @@ impl AnomalyTableFunction {
 
 /// The logical plan of a named stream or view.
 fn named_input(fname: &str, state: &SessionState, name: &str) -> Result<LogicalPlan> {
-    // Names follow the session's identifier rules (see window/tvf.rs).
-    let table_ref = if state
-        .config()
-        .options()
-        .sql_parser
-        .enable_ident_normalization
-    {
-        TableReference::from(name)
-    } else {
-        TableReference::bare(name)
-    };
-    let schema = state.schema_for_ref(table_ref.clone())?;
-    let provider = match schema.table(table_ref.table()).now_or_never() {
-        Some(r) => r?,
-        None => {
-            return plan_err!(
-                "{fname}: looking up '{name}' would block; register streams in an in-memory catalog"
-            )
-        }
-    };
-    let Some(provider) = provider else {
-        return plan_err!("{fname}: no stream or view named '{name}'");
-    };
+    let (table_ref, provider) =
+        crate::window::tvf::lookup_table(fname, state, name, "stream or view")?;
     LogicalPlanBuilder::scan(table_ref, provider_as_source(provider), None)?.build()
 }
 

@@ -15,13 +15,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{plan_err, Result, ScalarValue, TableReference};
+use datafusion::common::{plan_err, Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
-use futures::FutureExt;
 
 use super::JoinWindow;
 use crate::scan::StreamTable;
@@ -164,30 +163,7 @@ impl TableFunctionImpl for JoinWindowFunction {
         let Some(state) = args.session().as_any().downcast_ref::<SessionState>() else {
             return plan_err!("{fname}: join windows need a DataFusion SessionState");
         };
-        // Names follow the session's identifier rules: folded to lower case unless quoted
-        // (DataFusion's default), or exact when normalisation is off (KDA applications).
-        let table_ref = if state
-            .config()
-            .options()
-            .sql_parser
-            .enable_ident_normalization
-        {
-            TableReference::from(table.as_str())
-        } else {
-            TableReference::bare(table.as_str())
-        };
-        let schema = state.schema_for_ref(table_ref.clone())?;
-        let provider = match schema.table(table_ref.table()).now_or_never() {
-            Some(r) => r?,
-            None => {
-                return plan_err!(
-                    "{fname}: looking up '{table}' would block; register streams in an in-memory catalog"
-                )
-            }
-        };
-        let Some(provider) = provider else {
-            return plan_err!("{fname}: no stream named '{table}'");
-        };
+        let (_, provider) = crate::window::tvf::lookup_table(fname, state, &table, "stream")?;
         let Some(stream) = provider.downcast_ref::<StreamTable>() else {
             return plan_err!(
                 "{fname}: '{table}' is a table, not a stream; a join window applies to a stream (CREATE STREAM), a table is joined without one"

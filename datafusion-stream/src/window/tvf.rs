@@ -181,6 +181,41 @@ impl WindowTableFunction {
     }
 }
 
+/// Looks up the table a table function names (`tumble('t', ...)`, `stream_range('t', ...)`,
+/// `random_cut_forest('t', ...)`). Names follow the session's identifier rules: folded to lower
+/// case unless quoted (DataFusion's default), or exact when normalisation is off (KDA
+/// applications). `what` names the expected kind in the "not found" error.
+pub(crate) fn lookup_table(
+    fname: &str,
+    state: &SessionState,
+    name: &str,
+    what: &str,
+) -> Result<(TableReference, Arc<dyn TableProvider>)> {
+    let table_ref = if state
+        .config()
+        .options()
+        .sql_parser
+        .enable_ident_normalization
+    {
+        TableReference::from(name)
+    } else {
+        TableReference::bare(name)
+    };
+    let schema = state.schema_for_ref(table_ref.clone())?;
+    let provider = match schema.table(table_ref.table()).now_or_never() {
+        Some(r) => r?,
+        None => {
+            return plan_err!(
+                "{fname}: looking up '{name}' would block; register streams in an in-memory catalog"
+            )
+        }
+    };
+    match provider {
+        Some(provider) => Ok((table_ref, provider)),
+        None => plan_err!("{fname}: no {what} named '{name}'"),
+    }
+}
+
 fn string_arg(fname: &str, exprs: &[Expr], i: usize, what: &str) -> Result<String> {
     match exprs.get(i) {
         Some(Expr::Literal(ScalarValue::Utf8(Some(s)), _))
@@ -262,26 +297,7 @@ impl TableFunctionImpl for WindowTableFunction {
         let Some(state) = args.session().as_any().downcast_ref::<SessionState>() else {
             return plan_err!("{fname}: window functions need a DataFusion SessionState");
         };
-        // Names follow the session's identifier rules: folded to lower case unless quoted
-        // (DataFusion's default), or exact when normalisation is off (KDA applications).
-        let table_ref = if state
-            .config()
-            .options()
-            .sql_parser
-            .enable_ident_normalization
-        {
-            TableReference::from(table.as_str())
-        } else {
-            TableReference::bare(table.as_str())
-        };
-        let schema = state.schema_for_ref(table_ref.clone())?;
-        let provider = match schema.table(table_ref.table()).now_or_never() {
-            Some(r) => r?,
-            None => return plan_err!("{fname}: looking up '{table}' would block; register streams in an in-memory catalog"),
-        };
-        let Some(provider) = provider else {
-            return plan_err!("{fname}: no stream named '{table}'");
-        };
+        let (_, provider) = lookup_table(&fname, state, &table, "stream")?;
         let Some(stream) = provider.downcast_ref::<StreamTable>() else {
             return plan_err!(
                 "{fname}: '{table}' is a table, not a stream; window functions apply to streams (CREATE STREAM)"
