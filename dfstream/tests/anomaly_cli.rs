@@ -1,7 +1,8 @@
-//! RANDOM_CUT_FOREST / _WITH_EXPLANATION applications (SPEC Example I) run by `dfstream kda`
-//! on generated file replays with planted outliers, and on the demo ticker. Scores are
-//! stochastic in KDA; these tests assert the documented properties (seed 0 makes them
-//! repeatable here).
+//! RANDOM_CUT_FOREST / _WITH_EXPLANATION (SPEC Example I) and HOTSPOTS (Example J) applications
+//! run by `dfstream kda` on generated file replays with planted outliers or hotspots, and on
+//! the demo ticker. RCF scores are stochastic in KDA; those tests assert the documented
+//! properties (seed 0 makes them repeatable here). HOTSPOTS is deterministic; its results are
+//! also compared with an independent oracle (`sql-tests/oracle/hotspots.py`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -79,19 +80,26 @@ fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-/// The rows of one output stream as maps column → value.
+/// The rows of one output stream as maps column → value. Each stream's CSV header (first field
+/// `stream`) comes once, right before its first row; streams may interleave after that.
 fn rows_of(out: &str, stream: &str) -> Vec<HashMap<String, String>> {
-    let mut header: Vec<String> = Vec::new();
+    let mut pending: Option<Vec<String>> = None;
+    let mut header: Option<Vec<String>> = None;
     let mut rows = Vec::new();
     for line in out.lines() {
         let f = csv_fields(line);
         if f.first().map(|s| s.as_str()) == Some("stream") {
-            header = f;
+            pending = Some(f);
             continue;
         }
         if f.first().map(|s| s.as_str()) == Some(stream) {
-            rows.push(header.iter().cloned().zip(f).collect());
+            if header.is_none() {
+                header = pending.take();
+            }
+            let h = header.as_ref().expect("a header before the first row");
+            rows.push(h.iter().cloned().zip(f).collect());
         }
+        pending = None;
     }
     rows
 }
@@ -377,4 +385,260 @@ CREATE OR REPLACE PUMP ALERT_PUMP AS INSERT INTO ALERTS
     let rows = rows_of(&out, "ALERTS");
     let ids: Vec<&str> = rows.iter().map(|r| r["ID"].as_str()).collect();
     assert_eq!(ids, vec!["350"], "{out}");
+}
+
+/// Expected `HOTSPOTS_RESULT`s of the 0-based `rows` of `points`, from the independent oracle
+/// `sql-tests/oracle/hotspots.py` (plain DBSCAN over each window, in Python).
+fn hotspots_oracle(
+    points: &[Vec<f64>],
+    window: usize,
+    radius: f64,
+    min_points: usize,
+    rows: &[usize],
+) -> Vec<String> {
+    use std::io::Write;
+    let input: String = points
+        .iter()
+        .map(|p| {
+            let coords: Vec<String> = p.iter().map(|v| format!("{v:?}")).collect();
+            coords.join(",") + "\n"
+        })
+        .collect();
+    let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    let mut child = Command::new("python3")
+        .arg(repo_root().join("sql-tests/oracle/hotspots.py"))
+        .args([
+            window.to_string(),
+            format!("{radius:?}"),
+            min_points.to_string(),
+            rows.join(","),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the oracle");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write points");
+    let o = child.wait_with_output().expect("oracle finishes");
+    assert!(o.status.success(), "oracle: {}", text(&o.stderr));
+    text(&o.stdout).lines().map(str::to_string).collect()
+}
+
+/// One hotspot: (density, minValues, maxValues).
+type Hotspot = (f64, Vec<f64>, Vec<f64>);
+
+/// The hotspots of one `HOTSPOTS_RESULT`.
+fn parse_hotspots(json: &str) -> Vec<Hotspot> {
+    let v: serde_json::Value = serde_json::from_str(json).expect("HOTSPOTS_RESULT is JSON");
+    let list = v["hotspots"].as_array().expect("a hotspots array");
+    let nums = |h: &serde_json::Value, k: &str| -> Vec<f64> {
+        h[k].as_array()
+            .unwrap_or_else(|| panic!("{k} in {json}"))
+            .iter()
+            .map(|x| x.as_f64().expect("a number"))
+            .collect()
+    };
+    list.iter()
+        .map(|h| {
+            (
+                h["density"].as_f64().expect("density"),
+                nums(h, "minValues"),
+                nums(h, "maxValues"),
+            )
+        })
+        .collect()
+}
+
+/// SPEC Example J, verbatim (its pump selects without STREAM).
+const J: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
+    "x" DOUBLE,
+    "y" DOUBLE,
+    "is_hot" VARCHAR(4),
+    HOTSPOTS_RESULT VARCHAR(10000)
+);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS
+    INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT "x", "y", "is_hot", "HOTSPOTS_RESULT"
+    FROM TABLE (
+        HOTSPOTS(
+            CURSOR(SELECT STREAM "x", "y", "is_hot" FROM "SOURCE_SQL_STREAM_001"),
+            1000,
+            0.2,
+            17)
+    );
+"#;
+
+#[test]
+fn example_j_hotspots_on_a_file_replay() {
+    // As the Developer Guide's generator: points uniform on [0, 10)², and for a while every
+    // 4th point ("is_hot" Y) in the square [4, 4.3) × [6, 6.3).
+    let mut rng = Lcg(11);
+    let (n, hot_from, hot_to) = (2500usize, 1000usize, 1400usize);
+    let mut points = Vec::with_capacity(n);
+    let records: Vec<String> = (0..n)
+        .map(|i| {
+            let hot = (hot_from..hot_to).contains(&i) && i % 4 == 0;
+            let (x, y) = if hot {
+                (4.0 + rng.next() * 0.3, 6.0 + rng.next() * 0.3)
+            } else {
+                (rng.next() * 10.0, rng.next() * 10.0)
+            };
+            points.push(vec![x, y]);
+            let flag = if hot { "Y" } else { "N" };
+            format!(
+                r#"{{"ROWTIME": "{}", "x": {x:?}, "y": {y:?}, "is_hot": "{flag}"}}"#,
+                rowtime(i)
+            )
+        })
+        .collect();
+    let dir = temp_dir("hotspots-j");
+    let out = run(
+        &dir,
+        J,
+        &records,
+        r#""x" DOUBLE, "y" DOUBLE, "is_hot" VARCHAR(4)"#,
+        "DESTINATION_SQL_STREAM",
+    );
+    let rows = rows_of(&out, "DESTINATION_SQL_STREAM");
+    assert_eq!(rows.len(), n, "{out}");
+    // Every row, in input order, with its columns passed through.
+    for (r, p) in rows.iter().zip(&points) {
+        assert_eq!(r["x"].parse::<f64>().expect("x"), p[0]);
+        assert_eq!(r["y"].parse::<f64>().expect("y"), p[1]);
+    }
+    let results: Vec<Vec<Hotspot>> = rows
+        .iter()
+        .map(|r| parse_hotspots(&r["HOTSPOTS_RESULT"]))
+        .collect();
+    // Uniform noise (10 points per unit² in a window of 1000) has no hotspot: not before the
+    // hot points arrive, and not once the last of them has left the 1000-row window.
+    assert!(results[..hot_from].iter().all(Vec::is_empty));
+    assert!(results[hot_to + 1000..].iter().all(Vec::is_empty));
+    // While they are in the window, the hot square is a hotspot, dense enough for the Guide's
+    // viewer (density >= 40), and it comes first.
+    for (i, hs) in results.iter().enumerate().take(2300).skip(1200) {
+        let Some((density, lo, hi)) = hs.first() else {
+            panic!("row {i}: no hotspot: {}", rows[i]["HOTSPOTS_RESULT"]);
+        };
+        assert!(*density >= 40.0, "row {i}: {hs:?}");
+        assert!(
+            lo[0] >= 3.8 && lo[1] >= 5.8 && hi[0] < 4.5 && hi[1] < 6.5,
+            "row {i}: {hs:?}"
+        );
+        assert!(hs[1..].iter().all(|h| h.0 < 40.0), "row {i}: {hs:?}");
+    }
+    // Exactly the oracle's output at sample rows across the run (the oracle is O(window²)).
+    let sample = [999, 1003, 1100, 1399, 1800, 2398, 2399, 2499];
+    let want = hotspots_oracle(&points, 1000, 0.2, 17, &sample);
+    for (row, want) in sample.iter().zip(&want) {
+        assert_eq!(&rows[*row]["HOTSPOTS_RESULT"], want, "row {row}");
+    }
+}
+
+#[test]
+fn hotspots_sqlref_ticker_variant_on_the_demo_stream() {
+    // The SQLRef variant on the demo ticker (HOT), and the same cursor with a wider radius
+    // (WIDE) that does find hotspots among the trades of one ticker. Every row's result equals
+    // the oracle's over the CHANGE and PRICE values the app saw (its output, in order).
+    let dir = temp_dir("hotspots-ticker");
+    let app = dir.join("app.sql");
+    std::fs::write(
+        &app,
+        r#"CREATE OR REPLACE STREAM "HOT" ("CHANGE" DOUBLE, "PRICE" DOUBLE, HOTSPOTS_RESULT VARCHAR(10000));
+CREATE OR REPLACE PUMP "HOT_PUMP" AS INSERT INTO "HOT"
+SELECT STREAM "CHANGE", "PRICE", "HOTSPOTS_RESULT" FROM TABLE(HOTSPOTS(CURSOR(SELECT STREAM "CHANGE", "PRICE" FROM "SOURCE_SQL_STREAM_001"), 100, 0.013, 20));
+CREATE OR REPLACE STREAM "WIDE" ("CHANGE" DOUBLE, "PRICE" DOUBLE, HOTSPOTS_RESULT VARCHAR(10000));
+CREATE OR REPLACE PUMP "WIDE_PUMP" AS INSERT INTO "WIDE"
+SELECT STREAM "CHANGE", "PRICE", "HOTSPOTS_RESULT" FROM TABLE(HOTSPOTS(CURSOR(SELECT STREAM "CHANGE", "PRICE" FROM "SOURCE_SQL_STREAM_001"), 100, 0.5, 5));
+"#,
+    )
+    .expect("write app");
+    let o = dfstream(&[
+        "kda",
+        &app.display().to_string(),
+        "--rate",
+        "2000",
+        "--output",
+        "HOT",
+        "--output",
+        "WIDE",
+        "--format",
+        "csv",
+        "--max-rows",
+        "800",
+        "--duration",
+        "60s",
+    ]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for (stream, radius, min_points) in [("HOT", 0.013, 20), ("WIDE", 0.5, 5)] {
+        let rows = rows_of(&out, stream);
+        assert!(rows.len() >= 200, "{stream}: {} rows\n{out}", rows.len());
+        let points: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r["CHANGE"].parse().expect("CHANGE"),
+                    r["PRICE"].parse().expect("PRICE"),
+                ]
+            })
+            .collect();
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let want = hotspots_oracle(&points, 100, radius, min_points, &all);
+        assert_eq!(want.len(), rows.len());
+        for (i, (r, want)) in rows.iter().zip(&want).enumerate() {
+            assert_eq!(&r["HOTSPOTS_RESULT"], want, "{stream} row {i}");
+        }
+        if stream == "WIDE" {
+            let found = rows
+                .iter()
+                .filter(|r| !parse_hotspots(&r["HOTSPOTS_RESULT"]).is_empty())
+                .count();
+            assert!(found > 0, "no hotspot in WIDE:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn the_anomaly_example_app_runs_on_the_demo_stream() {
+    // examples/kda/anomaly_app.sql, as the README runs it.
+    let o = dfstream(&[
+        "kda",
+        "examples/kda/anomaly_app.sql",
+        "--rate",
+        "2000",
+        "--output",
+        "ANOMALIES",
+        "--output",
+        "HOTSPOTS_STREAM",
+        "--format",
+        "csv",
+        "--max-rows",
+        "2000",
+        "--duration",
+        "60s",
+    ]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let scored = rows_of(&out, "ANOMALIES");
+    assert!(!scored.is_empty(), "{out}");
+    for r in &scored {
+        assert!(score(r) > 0.0, "{r:?}");
+        let (_, _, change) = explanation_entry(&r["ANOMALY_EXPLANATION"], "CHANGE");
+        let (_, _, price) = explanation_entry(&r["ANOMALY_EXPLANATION"], "PRICE");
+        let sum: f64 = change.parse::<f64>().expect("n") + price.parse::<f64>().expect("n");
+        assert!((sum - score(r)).abs() <= 1.5e-4, "{r:?}");
+    }
+    let hot = rows_of(&out, "HOTSPOTS_STREAM");
+    assert!(hot.len() > 256, "{out}");
+    for r in &hot {
+        for (_, lo, hi) in parse_hotspots(&r["HOTSPOTS_RESULT"]) {
+            assert!(lo.len() == 2 && hi.len() == 2 && lo[0] <= hi[0] && lo[1] <= hi[1]);
+        }
+    }
 }

@@ -274,8 +274,9 @@ fn call_args(toks: &[Token], open: usize) -> Result<(Vec<Vec<Token>>, usize)> {
 /// items). `TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(q), 'COL', K, seconds))` → per window, the K
 /// most frequent values with their counts, most frequent first (exact, where KDA's is
 /// approximate): a windowed count sorted per window with a per-window LIMIT.
-/// `TABLE(RANDOM_CUT_FOREST[_WITH_EXPLANATION](CURSOR(q), args...))` →
-/// `random_cut_forest[_with_explanation](EXISTS (q), args...)`, the table function of
+/// `TABLE(RANDOM_CUT_FOREST[_WITH_EXPLANATION](CURSOR(q), args...))` and
+/// `TABLE(HOTSPOTS(CURSOR(q), args...))` → `random_cut_forest[_with_explanation](EXISTS (q),
+/// args...)` / `hotspots(EXISTS (q), args...)`, the table functions of
 /// `datafusion_stream::anomaly`. Other table functions over a cursor are rejected by name.
 fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
     let mut out: Vec<Token> = Vec::with_capacity(toks.len());
@@ -434,8 +435,8 @@ fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
                 ]);
                 out.extend(sub);
             }
-            "RANDOM_CUT_FOREST" | "RANDOM_CUT_FOREST_WITH_EXPLANATION" => {
-                // → random_cut_forest[_with_explanation](EXISTS (q), args...): DataFusion plans
+            "RANDOM_CUT_FOREST" | "RANDOM_CUT_FOREST_WITH_EXPLANATION" | "HOTSPOTS" => {
+                // → random_cut_forest[_with_explanation] / hotspots(EXISTS (q), args...): DataFusion plans
                 // an EXISTS subquery into the cursor's whole plan, which the table function
                 // scores (datafusion-stream's anomaly/tvf.rs validates the arguments).
                 out.push(word(&fname.to_ascii_lowercase()));
@@ -451,7 +452,7 @@ fn rewrite_table_functions(toks: Vec<Token>) -> Result<Vec<Token>> {
                 out.push(Token::RParen);
             }
             other => {
-                return plan_err!("TABLE({other}(CURSOR(...))) is not supported (supported: COUNT_DISTINCT_ITEMS_TUMBLING, TOP_K_ITEMS_TUMBLING, RANDOM_CUT_FOREST, RANDOM_CUT_FOREST_WITH_EXPLANATION)");
+                return plan_err!("TABLE({other}(CURSOR(...))) is not supported (supported: COUNT_DISTINCT_ITEMS_TUMBLING, TOP_K_ITEMS_TUMBLING, RANDOM_CUT_FOREST, RANDOM_CUT_FOREST_WITH_EXPLANATION, HOTSPOTS)");
             }
         }
         i = close + 1;

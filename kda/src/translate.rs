@@ -279,7 +279,7 @@ fn is_anomaly_call(
     args: &Option<datafusion::sql::sqlparser::ast::TableFunctionArgs>,
 ) -> bool {
     let n = object_name(name).to_ascii_lowercase();
-    (n == "random_cut_forest" || n == "random_cut_forest_with_explanation")
+    is_anomaly_function(&n)
         && matches!(
             args.as_ref().and_then(|a| a.args.first()),
             Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Exists {
@@ -289,6 +289,14 @@ fn is_anomaly_call(
         )
 }
 
+/// The table functions of `datafusion_stream::anomaly` (lower-case name).
+fn is_anomaly_function(n: &str) -> bool {
+    matches!(
+        n,
+        "random_cut_forest" | "random_cut_forest_with_explanation" | "hotspots"
+    )
+}
+
 /// The cursor query of `random_cut_forest[_with_explanation](EXISTS (q), ...)` (what
 /// `tokens.rs` makes of KDA's `TABLE(RANDOM_CUT_FOREST(CURSOR(q), ...))`).
 fn anomaly_cursor<'a>(
@@ -296,7 +304,7 @@ fn anomaly_cursor<'a>(
     args: &'a mut Option<datafusion::sql::sqlparser::ast::TableFunctionArgs>,
 ) -> Option<&'a mut Query> {
     let n = object_name(name).to_ascii_lowercase();
-    if n != "random_cut_forest" && n != "random_cut_forest_with_explanation" {
+    if !is_anomaly_function(&n) {
         return None;
     }
     match args.as_mut()?.args.first_mut()? {

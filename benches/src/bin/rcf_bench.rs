@@ -1,15 +1,26 @@
-//! RANDOM_CUT_FOREST throughput: records/s on one core for 100 trees × 256 samples on 1, 4 and
-//! 30 dimensions, the model alone and through the streaming operator (`random_cut_forest`
-//! over a replay stream), with the allocator peak.
+//! Anomaly detection throughput: records/s on one core for RANDOM_CUT_FOREST with 100 trees ×
+//! 256 samples on 1, 4 and 30 dimensions, and for HOTSPOTS (Example J's 1000, 0.2, 17) on 2
+//! dimensions — each the model alone and through the streaming operator (the table function
+//! over a replay stream), next to a DataFusion batch reference on the same data, with the
+//! allocator peak.
 //!
 //! ```text
-//! cargo run --release -p datafusion-stream-benches --bin rcf_bench -- [--records N] [--dims 1,4,30] [--trees T] [--samples S]
+//! cargo run --release -p datafusion-stream-benches --bin rcf_bench -- [--records N] [--dims 1,4,30]
+//!     [--trees T] [--samples S] [--hotspots-dims 2]
 //! ```
 //!
-//! Input: N records of `dims` DOUBLE columns, uniform noise in [0, 100) with a planted outlier
-//! every 1,000 records (generated before the baseline). Model: `RcfModel::score_and_update` per
-//! record. Operator: `SELECT * FROM random_cut_forest('s', T, S)` on a current-thread runtime,
-//! drained. The first S records are the learning phase (cheaper: they are only added).
+//! ```text
+//!  generated points (before the baseline) ─┬─► reference: DataFusion batch, SELECT * over a MemTable
+//!                                          ├─► model:     RcfModel::score_and_update / HotspotsModel::push, per record
+//!                                          └─► operator:  SELECT * FROM random_cut_forest('s', T, S) | hotspots('s', ..)
+//!                                                         on a current-thread runtime, drained
+//! ```
+//!
+//! RCF input: N records of `dims` DOUBLE columns, uniform noise in [0, 100) with a planted
+//! outlier every 1,000 records. The first S records are RCF's learning phase (cheaper: they are
+//! only added). HOTSPOTS input: uniform in [0, 10) per column with every 10th record in the
+//! hot cube [4, 4.3). The reference moves the same batches through DataFusion's batch engine
+//! (no model), the floor any per-row model adds to.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +29,9 @@ use datafusion::arrow::array::{ArrayRef, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use datafusion_stream::anomaly::hotspots::{HotspotsModel, HotspotsParams};
 use datafusion_stream::anomaly::rcf::{RcfModel, RcfParams};
 use datafusion_stream::errors::FailOnError;
 use datafusion_stream::{
@@ -51,6 +65,22 @@ fn points(records: usize, dims: usize) -> Vec<f64> {
     p
 }
 
+fn hot_points(records: usize, dims: usize) -> Vec<f64> {
+    let mut rng = SplitMix64::new(23);
+    let mut p = Vec::with_capacity(records * dims);
+    for i in 0..records {
+        for _ in 0..dims {
+            let v = if i % 10 == 0 {
+                4.0 + rng.next_f64() * 0.3
+            } else {
+                rng.next_f64() * 10.0
+            };
+            p.push(v);
+        }
+    }
+    p
+}
+
 fn batches(p: &[f64], dims: usize) -> Result<Vec<RecordBatch>> {
     let schema = Arc::new(Schema::new(
         (0..dims)
@@ -73,7 +103,8 @@ fn batches(p: &[f64], dims: usize) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
-async fn operator(input: &[RecordBatch], params: &RcfParams) -> Result<usize> {
+/// Runs `sql` (over the stream `s` holding `input`) to the end; returns the rows.
+async fn operator(input: &[RecordBatch], sql: &str) -> Result<usize> {
     let runtime = StreamRuntime {
         clock: ManualClock::new(0),
         tick_interval: std::time::Duration::from_millis(100),
@@ -89,17 +120,48 @@ async fn operator(input: &[RecordBatch], params: &RcfParams) -> Result<usize> {
     }
     h.finish()?;
     ctx.register_stream(StreamTable::try_new("s", Arc::new(src), "rowtime", None)?)?;
-    let mut q = ctx
-        .query(&format!(
-            "SELECT * FROM random_cut_forest('s', {}, {})",
-            params.number_of_trees, params.sub_sample_size
-        ))
-        .await?;
+    let mut q = ctx.query(sql).await?;
     let mut rows = 0;
     while let Some(b) = q.stream().next().await {
         rows += b?.num_rows();
     }
     Ok(rows)
+}
+
+/// The reference: the same batches through DataFusion's batch engine (`SELECT *`, collected).
+async fn reference(input: &[RecordBatch]) -> Result<usize> {
+    let ctx = SessionContext::new();
+    let table = MemTable::try_new(input[0].schema(), vec![input.to_vec()])?;
+    ctx.register_table("t", Arc::new(table))?;
+    let out = ctx.sql("SELECT * FROM t").await?.collect().await?;
+    Ok(out.iter().map(|b| b.num_rows()).sum())
+}
+
+/// Times `f` and prints one line; fails if it returned another number of rows.
+fn measure(
+    path: &str,
+    dims: usize,
+    records: usize,
+    f: impl FnOnce() -> Result<usize>,
+) -> Result<()> {
+    let base = alloc::reset_peak();
+    let start = Instant::now();
+    let rows = f()?;
+    let t = start.elapsed();
+    let peak = alloc::peak().saturating_sub(base);
+    println!(
+        "{:<18} {:>5} {:>12.1} {:>14.0} {:>12.1}",
+        path,
+        dims,
+        t.as_secs_f64() * 1e3,
+        records as f64 / t.as_secs_f64(),
+        peak as f64 / 1e6
+    );
+    if rows != records {
+        eprintln!("MISMATCH: {path} produced {rows} rows for {records} records");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -116,58 +178,72 @@ fn main() -> Result<()> {
         sub_sample_size: arg("--samples").and_then(|v| v.parse().ok()).unwrap_or(256),
         ..RcfParams::default()
     };
+    let hot_dims: Vec<usize> = arg("--hotspots-dims")
+        .unwrap_or_else(|| "2".into())
+        .split(',')
+        .filter_map(|d| d.parse().ok())
+        .collect();
+    let hot = HotspotsParams {
+        window_size: 1000,
+        scan_radius: 0.2,
+        min_points: 17,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     println!(
-        "records={records} trees={} samples={} (one thread)",
-        params.number_of_trees, params.sub_sample_size
+        "records={records}; RCF trees={} samples={}; HOTSPOTS window={} radius={} min_points={} (one thread)",
+        params.number_of_trees, params.sub_sample_size, hot.window_size, hot.scan_radius, hot.min_points
     );
     println!(
-        "{:<10} {:>5} {:>12} {:>14} {:>12}",
+        "{:<18} {:>5} {:>12} {:>14} {:>12}",
         "path", "dims", "time_ms", "records/s", "peak_MB"
     );
     for &d in &dims {
         let p = points(records, d);
         let input = batches(&p, d)?;
-        // the model alone
-        let base = alloc::reset_peak();
-        let start = Instant::now();
-        let mut m = RcfModel::try_new(params, d)?;
-        let mut sum = 0.0;
-        for r in 0..records {
-            sum += m.score_and_update(&p[r * d..(r + 1) * d])?;
-        }
-        let t = start.elapsed();
-        let peak = alloc::peak().saturating_sub(base);
-        println!(
-            "{:<10} {:>5} {:>12.1} {:>14.0} {:>12.1}",
-            "model",
-            d,
-            t.as_secs_f64() * 1e3,
-            records as f64 / t.as_secs_f64(),
-            peak as f64 / 1e6
+        measure("batch reference", d, records, || {
+            rt.block_on(reference(&input))
+        })?;
+        measure("rcf model", d, records, || {
+            let mut m = RcfModel::try_new(params, d)?;
+            let mut sum = 0.0;
+            for r in 0..records {
+                sum += m.score_and_update(&p[r * d..(r + 1) * d])?;
+            }
+            std::hint::black_box(sum);
+            Ok(records)
+        })?;
+        let sql = format!(
+            "SELECT * FROM random_cut_forest('s', {}, {})",
+            params.number_of_trees, params.sub_sample_size
         );
-        std::hint::black_box(sum);
-        drop(m);
-        // through the streaming operator
-        let base = alloc::reset_peak();
-        let start = Instant::now();
-        let rows = rt.block_on(operator(&input, &params))?;
-        let t = start.elapsed();
-        let peak = alloc::peak().saturating_sub(base);
-        println!(
-            "{:<10} {:>5} {:>12.1} {:>14.0} {:>12.1}",
-            "operator",
-            d,
-            t.as_secs_f64() * 1e3,
-            records as f64 / t.as_secs_f64(),
-            peak as f64 / 1e6
+        measure("rcf operator", d, records, || {
+            rt.block_on(operator(&input, &sql))
+        })?;
+    }
+    for &d in &hot_dims {
+        let p = hot_points(records, d);
+        let input = batches(&p, d)?;
+        measure("batch reference", d, records, || {
+            rt.block_on(reference(&input))
+        })?;
+        measure("hotspots model", d, records, || {
+            let mut m = HotspotsModel::try_new(hot, d)?;
+            let mut len = 0;
+            for r in 0..records {
+                len += m.push(&p[r * d..(r + 1) * d])?.len();
+            }
+            std::hint::black_box(len);
+            Ok(records)
+        })?;
+        let sql = format!(
+            "SELECT * FROM hotspots('s', {}, {:?}, {})",
+            hot.window_size, hot.scan_radius, hot.min_points
         );
-        if rows != records {
-            eprintln!("MISMATCH: the operator emitted {rows} rows for {records} records");
-            std::process::exit(1);
-        }
+        measure("hotspots operator", d, records, || {
+            rt.block_on(operator(&input, &sql))
+        })?;
     }
     Ok(())
 }

@@ -79,7 +79,7 @@ impl AnomalyExec {
             );
         }
         let fields: Vec<_> = input_schema.fields().iter().map(|f| f.as_ref()).collect();
-        let (columns, names) = model_columns(function.name(), &fields)?;
+        let (columns, names) = model_columns(&function, &fields)?;
         let mut out: Vec<_> = input_schema.fields().iter().cloned().collect();
         out.extend(function.output_fields());
         let schema = Arc::new(Schema::new_with_metadata(

@@ -95,7 +95,7 @@ const GRID_DIMS: usize = 3;
 
 /// The three numeric arguments of `HOTSPOTS(CURSOR(..), windowSize, scanRadius,
 /// minimumNumberOfPointsInAHotspot)`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct HotspotsParams {
     /// `windowSize`: how many of the latest records are clustered, 100..=1000.
     pub window_size: usize,
@@ -130,6 +130,19 @@ impl HotspotsParams {
             );
         }
         Ok(())
+    }
+}
+
+/// `scanRadius` is validated finite (never NaN) before a model or plan node is built, so
+/// comparing its bits is an equivalence (plan nodes that carry the parameters need `Eq` and
+/// `Hash`).
+impl Eq for HotspotsParams {}
+
+impl std::hash::Hash for HotspotsParams {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.window_size.hash(state);
+        self.scan_radius.to_bits().hash(state);
+        self.min_points.hash(state);
     }
 }
 
@@ -338,6 +351,11 @@ impl HotspotsModel {
     ///
     /// Errors (model unchanged): wrong number of coordinates, or a NaN / infinite coordinate.
     pub fn update(&mut self, point: &[f64]) -> Result<String> {
+        self.push(point).map(str::to_owned)
+    }
+
+    /// [`Self::update`] without copying the result: returns the cached JSON.
+    pub fn push(&mut self, point: &[f64]) -> Result<&str> {
         check_point(point, self.dims)?;
         let mut changed = false;
         if self.len == self.params.window_size {
@@ -347,7 +365,7 @@ impl HotspotsModel {
         if changed {
             self.recluster();
         }
-        Ok(self.json.clone())
+        Ok(&self.json)
     }
 
     /// The hotspots of the current window, in output order (density descending).
@@ -378,6 +396,39 @@ impl HotspotsModel {
     /// True before the first point.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Approximate bytes of state (for memory accounting): coordinates, neighbour lists, grid,
+    /// hotspots and the cached JSON.
+    pub fn size(&self) -> usize {
+        use std::mem::size_of;
+        let adjacent: usize = self
+            .adjacent
+            .iter()
+            .map(|a| size_of::<VecDeque<u32>>() + a.capacity() * size_of::<u32>())
+            .sum();
+        let grid: usize = self
+            .grid
+            .values()
+            .map(|v| size_of::<CellKey>() + size_of::<Vec<u32>>() + v.capacity() * size_of::<u32>())
+            .sum();
+        let hotspots: usize = self
+            .hotspots
+            .iter()
+            .map(|h| {
+                size_of::<Hotspot>()
+                    + (h.min_values.capacity() + h.max_values.capacity()) * size_of::<f64>()
+            })
+            .sum();
+        size_of::<Self>()
+            + self.coords.capacity() * size_of::<f64>()
+            + adjacent
+            + self.cells.capacity() * size_of::<CellKey>()
+            + grid
+            + hotspots
+            + self.json.capacity()
+            + (self.labels.capacity() + self.stack.capacity() + self.found.capacity())
+                * size_of::<u32>()
     }
 
     fn oldest_seq(&self) -> u64 {

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! The node is created by the table functions ([`super::tvf`]); it checks the input's columns
-//! (which are numeric, at most 30, no DECIMAL) when it is built, and keeps all of its input's
+//! (some numeric, at most 30 for RCF, no DECIMAL) when it is built, and keeps all of its input's
 //! columns (no projection is pushed below it: the model reads every numeric column).
 
 use std::fmt;
@@ -18,7 +18,6 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{plan_err, DFSchema, DFSchemaRef, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 
-use super::rcf::MAX_DIMENSIONS;
 use super::AnomalyFunction;
 use crate::scan::is_rowtime;
 
@@ -41,7 +40,12 @@ pub fn is_model_numeric(t: &DataType) -> bool {
 }
 
 /// Indexes and names of the columns of `schema` the model reads; errors name the function.
-pub fn model_columns(function: &str, fields: &[&Field]) -> Result<(Vec<usize>, Vec<String>)> {
+pub fn model_columns(
+    function: &AnomalyFunction,
+    fields: &[&Field],
+) -> Result<(Vec<usize>, Vec<String>)> {
+    let max = function.max_dimensions();
+    let function = function.name();
     let mut idx = Vec::new();
     let mut names = Vec::new();
     for (i, f) in fields.iter().enumerate() {
@@ -73,9 +77,9 @@ pub fn model_columns(function: &str, fields: &[&Field]) -> Result<(Vec<usize>, V
             cols.join(", ")
         );
     }
-    if idx.len() > MAX_DIMENSIONS {
+    if idx.len() > max {
         return plan_err!(
-            "{function}: the input has {} numeric columns; at most {MAX_DIMENSIONS} are allowed (select fewer columns in the CURSOR / view)",
+            "{function}: the input has {} numeric columns; at most {max} are allowed (select fewer columns in the CURSOR / view)",
             idx.len()
         );
     }
@@ -99,7 +103,7 @@ impl AnomalyDetect {
     pub fn try_new(input: LogicalPlan, function: AnomalyFunction) -> Result<Self> {
         let in_schema = input.schema();
         let fields: Vec<&Field> = in_schema.fields().iter().map(|f| f.as_ref()).collect();
-        let (_, columns) = model_columns(function.name(), &fields)?;
+        let (_, columns) = model_columns(&function, &fields)?;
         let mut qualified: Vec<_> = in_schema
             .iter()
             .map(|(q, f)| (q.cloned(), Arc::clone(f)))

@@ -1,12 +1,14 @@
-//! Anomaly detection over a stream: KDA's `RANDOM_CUT_FOREST` and
-//! `RANDOM_CUT_FOREST_WITH_EXPLANATION` (`SPEC.md` §1.10, Example I), as an operator that any
-//! row-by-row model plugs into (HOTSPOTS is next: one [`AnomalyFunction`] arm and one
-//! [`RowModel`]).
+//! Anomaly detection over a stream: KDA's `RANDOM_CUT_FOREST`,
+//! `RANDOM_CUT_FOREST_WITH_EXPLANATION` and `HOTSPOTS` (`SPEC.md` §1.10, Examples I and J), as
+//! one operator that any row-by-row model plugs into (one [`AnomalyFunction`] arm and one
+//! [`RowModel`] each).
 //!
 //! ```text
 //!  SQL:  SELECT * FROM random_cut_forest('s' [, trees, sub_sample_size, time_decay, shingle_size])
 //!        SELECT * FROM random_cut_forest_with_explanation('s', ... [, with_directionality])
+//!        SELECT * FROM hotspots('s', window_size, scan_radius, min_points)
 //!        KDA: TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM ... FROM "S"), 100, 256, 100000, 1))
+//!             TABLE(HOTSPOTS(CURSOR(SELECT STREAM "x", "y" FROM "S"), 1000, 0.2, 17))
 //!
 //!  tvf.rs      table function ─► AnomalyTable (provider; its logical plan is inlined):
 //!  logical.rs    AnomalyDetect node { function, input: the stream's / view's / cursor's plan }
@@ -15,17 +17,20 @@
 //!
 //!   input p0 ─┐                   per row, in order            ┌──────── state ───────────┐
 //!   input p1 ─┼─► pipeline ─► numeric columns → f64 point ───► │ RowModel (RcfModel: trees,│
-//!   input pN ─┘  (MergedInputs)  NULL / NaN → error sink, row   │ samples, shingle buffer) │
-//!                                 dropped                       └──────────────────────────┘
-//!                                 input columns + ANOMALY_SCORE [+ ANOMALY_EXPLANATION] ─► out
+//!   input pN ─┘  (MergedInputs)  NULL / NaN → error sink, row   │ samples, shingle buffer; │
+//!                                 dropped                       │ or HotspotsModel: window)│
+//!                                                               └──────────────────────────┘
+//!        input columns + ANOMALY_SCORE [+ ANOMALY_EXPLANATION] | HOTSPOTS_RESULT ─► out
 //!   Progress ───────────────────────────────────────────────────────────────────────► passed on
 //! ```
 //!
 //! **Columns.** The model reads every numeric column of the input, in order: DOUBLE, FLOAT /
-//! REAL, BIGINT, INTEGER, SMALLINT, TINYINT (and unsigned integers), at most 30; DECIMAL is
-//! rejected (KDA does not take it), other types (strings, timestamps, ROWTIME) pass through
-//! untouched. No numeric column, more than 30, or a DECIMAL column is a plan error. The output
-//! is the input's columns plus `ANOMALY_SCORE` DOUBLE (and `ANOMALY_EXPLANATION` VARCHAR JSON).
+//! REAL, BIGINT, INTEGER, SMALLINT, TINYINT (and unsigned integers), at most 30 for RCF (KDA's
+//! limit) and 1000 for HOTSPOTS (KDA's limit on the columns of a stream); DECIMAL is rejected
+//! (KDA does not take it), other types (strings, timestamps, ROWTIME) pass through untouched.
+//! No numeric column, too many, or a DECIMAL column is a plan error. The output is the input's
+//! columns plus `ANOMALY_SCORE` DOUBLE (and `ANOMALY_EXPLANATION` VARCHAR JSON), or plus
+//! `HOTSPOTS_RESULT` VARCHAR JSON.
 //! The new columns are named in upper case, as KDA writes them — also in DataFusion SQL, where
 //! they must be quoted (`"ANOMALY_SCORE"`) when the session folds identifiers to lower case.
 //! Output rows keep their input ROWTIME; progress passes through unchanged.
@@ -40,7 +45,8 @@
 //! stream). The default seed is 0 (fixed, so runs repeat); the DataFusion table functions take
 //! a seed as an optional last argument.
 //!
-//! State: the model (serde-serialisable, see [`rcf::RcfModel`]), tracked by a
+//! State: the model (serde-serialisable, see [`rcf::RcfModel`] and
+//! [`hotspots::HotspotsModel`]), tracked by a
 //! `MemoryReservation`. Metrics: `input_rows`, `rows_scored`, `error_rows`, `output_rows`.
 
 pub mod exec;
@@ -58,12 +64,15 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::Result;
 use datafusion::execution::context::SessionContext;
 
+use hotspots::{HotspotsModel, HotspotsParams};
 use rcf::{Attribution, RcfModel, RcfParams};
 
 /// Name of the score column.
 pub const ANOMALY_SCORE: &str = "ANOMALY_SCORE";
 /// Name of the explanation column.
 pub const ANOMALY_EXPLANATION: &str = "ANOMALY_EXPLANATION";
+/// Name of the HOTSPOTS column.
+pub const HOTSPOTS_RESULT: &str = "HOTSPOTS_RESULT";
 
 /// A model that turns each row's numeric values into output columns, in order.
 pub trait RowModel: Send + fmt::Debug {
@@ -83,6 +92,8 @@ pub enum AnomalyFunction {
     RandomCutForest(RcfParams),
     /// `RANDOM_CUT_FOREST_WITH_EXPLANATION`: adds `ANOMALY_SCORE` and `ANOMALY_EXPLANATION`.
     RandomCutForestWithExplanation(RcfParams),
+    /// `HOTSPOTS`: adds `HOTSPOTS_RESULT`.
+    Hotspots(HotspotsParams),
 }
 
 impl AnomalyFunction {
@@ -93,6 +104,16 @@ impl AnomalyFunction {
             AnomalyFunction::RandomCutForestWithExplanation(_) => {
                 "RANDOM_CUT_FOREST_WITH_EXPLANATION"
             }
+            AnomalyFunction::Hotspots(_) => "HOTSPOTS",
+        }
+    }
+
+    /// Most numeric input columns the function takes.
+    pub fn max_dimensions(&self) -> usize {
+        match self {
+            AnomalyFunction::RandomCutForest(_)
+            | AnomalyFunction::RandomCutForestWithExplanation(_) => rcf::MAX_DIMENSIONS,
+            AnomalyFunction::Hotspots(_) => hotspots::MAX_DIMENSIONS,
         }
     }
 
@@ -105,6 +126,9 @@ impl AnomalyFunction {
                 score,
                 Arc::new(Field::new(ANOMALY_EXPLANATION, DataType::Utf8, false)),
             ],
+            AnomalyFunction::Hotspots(_) => {
+                vec![Arc::new(Field::new(HOTSPOTS_RESULT, DataType::Utf8, false))]
+            }
         }
     }
 
@@ -118,6 +142,9 @@ impl AnomalyFunction {
             AnomalyFunction::RandomCutForestWithExplanation(p) => Box::new(RcfRowModel {
                 model: RcfModel::try_new(*p, columns.len())?,
                 explain: Some(Explainer::new(columns, p.with_directionality)),
+            }),
+            AnomalyFunction::Hotspots(p) => Box::new(HotspotsRowModel {
+                model: HotspotsModel::try_new(*p, columns.len())?,
             }),
         })
     }
@@ -142,6 +169,11 @@ impl fmt::Display for AnomalyFunction {
                 }
                 write!(f, ", seed={})", p.seed)
             }
+            AnomalyFunction::Hotspots(p) => write!(
+                f,
+                "HOTSPOTS(window_size={}, scan_radius={:?}, min_points={})",
+                p.window_size, p.scan_radius, p.min_points
+            ),
         }
     }
 }
@@ -245,11 +277,36 @@ impl RowModel for RcfRowModel {
     }
 }
 
-/// Registers `random_cut_forest` and `random_cut_forest_with_explanation`.
+/// [`HotspotsModel`] as a [`RowModel`].
+#[derive(Debug)]
+struct HotspotsRowModel {
+    model: HotspotsModel,
+}
+
+impl RowModel for HotspotsRowModel {
+    fn output_fields(&self) -> Vec<FieldRef> {
+        AnomalyFunction::Hotspots(*self.model.params()).output_fields()
+    }
+
+    fn process(&mut self, points: &[f64], dims: usize, rows: usize) -> Result<Vec<ArrayRef>> {
+        let mut json = StringBuilder::with_capacity(rows, rows * 32);
+        for point in points.chunks_exact(dims).take(rows) {
+            json.append_value(self.model.push(point)?);
+        }
+        Ok(vec![Arc::new(json.finish())])
+    }
+
+    fn size(&self) -> usize {
+        self.model.size()
+    }
+}
+
+/// Registers `random_cut_forest`, `random_cut_forest_with_explanation` and `hotspots`.
 pub fn register_anomaly_functions(ctx: &SessionContext) {
     for f in [
         tvf::AnomalyTableFunction::RANDOM_CUT_FOREST,
         tvf::AnomalyTableFunction::RANDOM_CUT_FOREST_WITH_EXPLANATION,
+        tvf::AnomalyTableFunction::HOTSPOTS,
     ] {
         ctx.register_udtf(f.name(), Arc::new(f));
     }

@@ -1,9 +1,11 @@
-//! The table functions `random_cut_forest` and `random_cut_forest_with_explanation`.
+//! The table functions `random_cut_forest`, `random_cut_forest_with_explanation` and
+//! `hotspots`.
 //!
 //! ```sql
 //! random_cut_forest(input [, number_of_trees, sub_sample_size, time_decay, shingle_size [, seed]])
 //! random_cut_forest_with_explanation(input [, number_of_trees, sub_sample_size, time_decay,
 //!                                    shingle_size, with_directionality [, seed]])
+//! hotspots(input, window_size, scan_radius, minimum_number_of_points_in_a_hotspot)
 //! ```
 //!
 //! `input` is the name of a stream or of a view over streams (`'s'`), or a query as
@@ -11,7 +13,9 @@
 //! plans an `EXISTS` subquery into a whole logical plan without limiting its columns). The
 //! numbers are integer literals with KDA's defaults and ranges (100 [1..1000], 256 [10..1000,
 //! < time_decay], 100000 [1..2^31-1], 1 [1..30]); `with_directionality` is a boolean (default
-//! false); `seed` (default 0) is ours.
+//! false); `seed` (default 0) is ours. `hotspots` takes all three of its parameters, as KDA
+//! does: `window_size` an integer in [100, 1000], `scan_radius` a number > 0 (integer, decimal
+//! or float literal), `min_points` an integer in [2, window_size].
 //!
 //! The function returns an [`AnomalyTable`] whose logical plan — an [`AnomalyDetect`] node over
 //! the input's plan — DataFusion inlines into the query, so filters, projections, ORDER BY and
@@ -29,6 +33,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::hotspots::HotspotsParams;
 use super::logical::AnomalyDetect;
 use super::rcf::RcfParams;
 use super::AnomalyFunction;
@@ -77,23 +82,36 @@ impl TableProvider for AnomalyTable {
     }
 }
 
-/// `random_cut_forest` or `random_cut_forest_with_explanation`.
+/// Which table function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Rcf,
+    RcfWithExplanation,
+    Hotspots,
+}
+
+/// `random_cut_forest`, `random_cut_forest_with_explanation` or `hotspots`.
 #[derive(Debug, Clone, Copy)]
 pub struct AnomalyTableFunction {
     name: &'static str,
-    explain: bool,
+    kind: Kind,
 }
 
 impl AnomalyTableFunction {
     /// `random_cut_forest`.
     pub const RANDOM_CUT_FOREST: Self = Self {
         name: "random_cut_forest",
-        explain: false,
+        kind: Kind::Rcf,
     };
     /// `random_cut_forest_with_explanation`.
     pub const RANDOM_CUT_FOREST_WITH_EXPLANATION: Self = Self {
         name: "random_cut_forest_with_explanation",
-        explain: true,
+        kind: Kind::RcfWithExplanation,
+    };
+    /// `hotspots`.
+    pub const HOTSPOTS: Self = Self {
+        name: "hotspots",
+        kind: Kind::Hotspots,
     };
 
     /// The function's SQL name.
@@ -130,6 +148,24 @@ fn int_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<i64> {
     Ok(n)
 }
 
+/// A numeric literal (integer, decimal or float; possibly negated) as `f64`, or an error naming
+/// the argument.
+fn number_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<f64> {
+    let v = match e {
+        Expr::Literal(v, _) => v.clone(),
+        Expr::Negative(inner) => match inner.as_ref() {
+            Expr::Literal(v, _) => v.arithmetic_negate()?,
+            _ => ScalarValue::Null,
+        },
+        _ => ScalarValue::Null,
+    };
+    let numeric = v.data_type().is_numeric() && !v.is_null();
+    match numeric.then(|| v.cast_to(&datafusion::arrow::datatypes::DataType::Float64)) {
+        Some(Ok(ScalarValue::Float64(Some(x)))) => Ok(x),
+        _ => plan_err!("{fname}: argument {pos} ({what}) must be a number literal, got {e}"),
+    }
+}
+
 fn bool_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<bool> {
     match e {
         Expr::Literal(ScalarValue::Boolean(Some(b)), _) => Ok(*b),
@@ -137,16 +173,44 @@ fn bool_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<bool> {
     }
 }
 
-/// A count parameter: out-of-range values (also negative ones) are reported by
-/// [`RcfParams::validate`] with the range; here they are only clamped into `usize`.
-fn count(n: i64) -> usize {
-    usize::try_from(n.max(0)).unwrap_or(usize::MAX)
+/// A count parameter: a negative value is an error naming it; values too large for the range
+/// are reported by the parameters' `validate` with the range.
+fn count(fname: &str, n: i64, what: &str) -> Result<usize> {
+    match usize::try_from(n) {
+        Ok(n) => Ok(n),
+        Err(_) => plan_err!("{fname}: {what} must not be negative, got {n}"),
+    }
 }
 
 impl AnomalyTableFunction {
+    /// `hotspots`' parameters: all three are required.
+    fn hotspots_params(fname: &str, args: &[Expr]) -> Result<HotspotsParams> {
+        let [window, radius, min_points] = args else {
+            return plan_err!(
+                "{fname} takes the input and 3 parameters (windowSize, scanRadius, minimumNumberOfPointsInAHotspot), got {} parameters",
+                args.len()
+            );
+        };
+        let p = HotspotsParams {
+            window_size: count(
+                fname,
+                int_arg(fname, window, 2, "windowSize")?,
+                "windowSize",
+            )?,
+            scan_radius: number_arg(fname, radius, 3, "scanRadius")?,
+            min_points: count(
+                fname,
+                int_arg(fname, min_points, 4, "minimumNumberOfPointsInAHotspot")?,
+                "minimumNumberOfPointsInAHotspot",
+            )?,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
     fn params(&self, fname: &str, args: &[Expr]) -> Result<RcfParams> {
         let mut p = RcfParams::default();
-        let names: &[&str] = if self.explain {
+        let names: &[&str] = if self.kind == Kind::RcfWithExplanation {
             &[
                 "numberOfTrees",
                 "subSampleSize",
@@ -176,10 +240,16 @@ impl AnomalyTableFunction {
         for (i, (e, name)) in args.iter().zip(names).enumerate() {
             let pos = i + 2;
             match *name {
-                "numberOfTrees" => p.number_of_trees = count(int_arg(fname, e, pos, name)?),
-                "subSampleSize" => p.sub_sample_size = count(int_arg(fname, e, pos, name)?),
+                "numberOfTrees" => {
+                    p.number_of_trees = count(fname, int_arg(fname, e, pos, name)?, name)?
+                }
+                "subSampleSize" => {
+                    p.sub_sample_size = count(fname, int_arg(fname, e, pos, name)?, name)?
+                }
                 "timeDecay" => time_decay = int_arg(fname, e, pos, name)?,
-                "shingleSize" => p.shingle_size = count(int_arg(fname, e, pos, name)?),
+                "shingleSize" => {
+                    p.shingle_size = count(fname, int_arg(fname, e, pos, name)?, name)?
+                }
                 "withDirectionality" => p.with_directionality = bool_arg(fname, e, pos, name)?,
                 _ => {
                     let s = int_arg(fname, e, pos, name)?;
@@ -238,11 +308,13 @@ impl TableFunctionImpl for AnomalyTableFunction {
                 )
             }
         };
-        let params = self.params(&fname, &exprs[1..])?;
-        let function = if self.explain {
-            AnomalyFunction::RandomCutForestWithExplanation(params)
-        } else {
-            AnomalyFunction::RandomCutForest(params)
+        let args = &exprs[1..];
+        let function = match self.kind {
+            Kind::Rcf => AnomalyFunction::RandomCutForest(self.params(&fname, args)?),
+            Kind::RcfWithExplanation => {
+                AnomalyFunction::RandomCutForestWithExplanation(self.params(&fname, args)?)
+            }
+            Kind::Hotspots => AnomalyFunction::Hotspots(Self::hotspots_params(&fname, args)?),
         };
         Ok(Arc::new(AnomalyTable::try_new(input, function)?))
     }
