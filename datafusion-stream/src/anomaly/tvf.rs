@@ -120,17 +120,21 @@ impl AnomalyTableFunction {
     }
 }
 
-/// An integer literal (possibly negated), or an error naming the argument.
-fn int_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<i64> {
-    let v = match e {
+/// The value of a literal argument, possibly negated (`-5`); NULL for anything else.
+fn literal_value(e: &Expr) -> Result<ScalarValue> {
+    Ok(match e {
         Expr::Literal(v, _) => v.clone(),
         Expr::Negative(inner) => match inner.as_ref() {
             Expr::Literal(v, _) => v.arithmetic_negate()?,
             _ => ScalarValue::Null,
         },
         _ => ScalarValue::Null,
-    };
-    let n = match v {
+    })
+}
+
+/// An integer literal (possibly negated), or an error naming the argument.
+fn int_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<i64> {
+    let n = match literal_value(e)? {
         ScalarValue::Int8(Some(n)) => n as i64,
         ScalarValue::Int16(Some(n)) => n as i64,
         ScalarValue::Int32(Some(n)) => n as i64,
@@ -151,14 +155,7 @@ fn int_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<i64> {
 /// A numeric literal (integer, decimal or float; possibly negated) as `f64`, or an error naming
 /// the argument.
 fn number_arg(fname: &str, e: &Expr, pos: usize, what: &str) -> Result<f64> {
-    let v = match e {
-        Expr::Literal(v, _) => v.clone(),
-        Expr::Negative(inner) => match inner.as_ref() {
-            Expr::Literal(v, _) => v.arithmetic_negate()?,
-            _ => ScalarValue::Null,
-        },
-        _ => ScalarValue::Null,
-    };
+    let v = literal_value(e)?;
     let numeric = v.data_type().is_numeric() && !v.is_null();
     match numeric.then(|| v.cast_to(&datafusion::arrow::datatypes::DataType::Float64)) {
         Some(Ok(ScalarValue::Float64(Some(x)))) => Ok(x),
