@@ -40,7 +40,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{plan_err, Column, DFSchemaRef, Result};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::logical_expr::{
-    Aggregate, Expr, Extension, LogicalPlan, LogicalPlanBuilder, TableScan,
+    Aggregate, Expr, Extension, JoinType, LogicalPlan, LogicalPlanBuilder, TableScan,
     UserDefinedLogicalNodeCore,
 };
 use datafusion::optimizer::AnalyzerRule;
@@ -491,9 +491,12 @@ fn stream_of(scan: &TableScan) -> Option<StreamTable> {
     if let Some(s) = provider.downcast_ref::<StreamTable>() {
         return Some(s.clone());
     }
+    if let Some(w) = provider.downcast_ref::<WindowedTable>() {
+        return Some(w.stream.clone());
+    }
     provider
-        .downcast_ref::<WindowedTable>()
-        .map(|w| w.stream.clone())
+        .downcast_ref::<crate::join::tvf::JoinWindowTable>()
+        .map(|j| j.stream.clone())
 }
 
 /// Follows column `idx` of `plan` down through renames to its origin.
@@ -518,6 +521,27 @@ fn time_origin(plan: &LogicalPlan, idx: usize) -> Option<TimeOrigin> {
         LogicalPlan::Filter(f) => time_origin(&f.input, idx),
         LogicalPlan::Sort(s) => time_origin(&s.input, idx),
         LogicalPlan::Limit(l) => time_origin(&l.input, idx),
+        // Through a stream-to-table (lookup) join only: its rows are the stream's rows, emitted
+        // when they arrive, and its progress is the stream's, so a time column of the stream
+        // side keeps its watermark. A stream-to-stream join is not traced: it may emit a row
+        // with an old time after the watermark has passed it (a buffered row matched later).
+        LogicalPlan::Join(j)
+            if matches!(
+                j.join_type,
+                JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
+            ) =>
+        {
+            let left = j.left.schema().fields().len();
+            let (side, other, i) = if idx < left {
+                (&j.left, &j.right, idx)
+            } else {
+                (&j.right, &j.left, idx - left)
+            };
+            if crate::join::logical::is_streaming(other) {
+                return None;
+            }
+            time_origin(side, i)
+        }
         LogicalPlan::Extension(e) => {
             let w = e.node.as_any().downcast_ref::<StreamWindowAggregate>()?;
             match w.group.get(idx)? {
