@@ -75,6 +75,7 @@ impl PointStore {
     }
 
     /// Number of slots in use.
+    #[cfg(test)]
     pub fn live(&self) -> usize {
         self.refs.len() - self.free.len()
     }

@@ -1,11 +1,16 @@
 //! A random cut tree in a flat arena, with every internal node's bounding box cached.
 //!
 //! ```text
-//!  nodes[i]   = { left, right, cut_dim, cut_value }   internal node i (16 bytes, the descent)
-//!  parent[i], mass[i], range[i] (Σ box widths), boxes[i*2d .. i*2d+2d] = [min_0..d | max_0..d]
-//!  leaf_point[j] (point store slot), leaf_mass[j] (duplicates), leaf_parent[j]
+//!  nodes: Vec<u32>, one record of 8 + 2d words per internal node i, at i·(8 + 2d):
+//!    [ left | right | parent | cut_dim | cut_value | mass | range (f64, 2 words) |
+//!      min_0 .. min_d-1 | max_0 .. max_d-1 ]            (f32/f64 kept as bit patterns)
+//!  leaves: Vec<u32>, one record of 3 words per leaf j: [ point store slot | mass | parent ]
 //!  a child reference is `i` (internal) or `j | LEAF`; NIL = no node; free lists reuse slots
 //! ```
+//!
+//! One record holds everything the score needs at a node, so walking back up from the leaf
+//! touches the cache lines the descent just loaded (the score is memory-bound: separate
+//! arrays for parents, boxes and ranges cost about three cache misses per step up).
 //!
 //! A point goes left at a node iff `p[cut_dim] <= cut_value` (as in AWS RCF).
 //!
@@ -36,18 +41,48 @@ use super::store::PointStore;
 pub(crate) const NIL: u32 = u32::MAX;
 const LEAF: u32 = 1 << 31;
 
+// Words of an internal node's record.
+const LEFT: usize = 0;
+const RIGHT: usize = 1;
+const PARENT: usize = 2;
+const DIM: usize = 3;
+const CUT: usize = 4;
+const MASS: usize = 5;
+const RANGE_LO: usize = 6;
+const RANGE_HI: usize = 7;
+const HEADER: usize = 8;
+
+// Words of a leaf's record.
+const SLOT: usize = 0;
+const LMASS: usize = 1;
+const LPARENT: usize = 2;
+const LEAF_WORDS: usize = 3;
+
 #[inline]
-fn is_leaf(r: u32) -> bool {
+pub(crate) fn is_leaf(r: u32) -> bool {
     r != NIL && r & LEAF != 0
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct Node {
-    left: u32,
-    right: u32,
-    dim: u32,
-    #[serde(with = "bits::f32_bits")]
-    cut: f32,
+#[inline]
+fn leaf_index(r: u32) -> usize {
+    (r & !LEAF) as usize
+}
+
+#[inline]
+fn range_of_record(rec: &[u32]) -> f64 {
+    f64::from_bits(((rec[RANGE_HI] as u64) << 32) | rec[RANGE_LO] as u64)
+}
+
+#[inline]
+fn set_range(rec: &mut [u32], v: f64) {
+    let b = v.to_bits();
+    rec[RANGE_LO] = b as u32;
+    rec[RANGE_HI] = (b >> 32) as u32;
+}
+
+#[inline]
+fn f(w: u32) -> f32 {
+    f32::from_bits(w)
 }
 
 /// `damp(m, M)·seen(d, m)`: the score of a point equal to a leaf of mass `m` at depth `d`.
@@ -69,7 +104,8 @@ pub(crate) struct AttributionScratch {
     attr_low: Vec<f64>,
     prob_high: Vec<f64>,
     prob_low: Vec<f64>,
-    shadow: Vec<f32>,
+    min: Vec<f32>,
+    max: Vec<f32>,
 }
 
 impl AttributionScratch {
@@ -79,7 +115,8 @@ impl AttributionScratch {
             attr_low: vec![0.0; dim],
             prob_high: vec![0.0; dim],
             prob_low: vec![0.0; dim],
-            shadow: vec![0.0; 2 * dim],
+            min: vec![0.0; dim],
+            max: vec![0.0; dim],
         }
     }
 }
@@ -87,8 +124,8 @@ impl AttributionScratch {
 /// Sets `prob_*` to the per-dimension probability that a random cut of `box ∪ {p}` separates
 /// `p` on that side; returns their sum.
 fn assign_probability(
-    min: &[f32],
-    max: &[f32],
+    min: impl Fn(usize) -> f32,
+    max: impl Fn(usize) -> f32,
     range: f64,
     p: &[f32],
     high: &mut [f64],
@@ -96,16 +133,9 @@ fn assign_probability(
 ) -> f64 {
     let mut sum = 0.0;
     for i in 0..p.len() {
-        let lo = if min[i] > p[i] {
-            (min[i] - p[i]) as f64
-        } else {
-            0.0
-        };
-        let hi = if p[i] > max[i] {
-            (p[i] - max[i]) as f64
-        } else {
-            0.0
-        };
+        let (a, b) = (min(i), max(i));
+        let lo = if a > p[i] { (a - p[i]) as f64 } else { 0.0 };
+        let hi = if p[i] > b { (p[i] - b) as f64 } else { 0.0 };
         low[i] = lo;
         high[i] = hi;
         sum += lo + hi;
@@ -123,50 +153,74 @@ fn assign_probability(
     total
 }
 
-fn range_of(min: &[f32], max: &[f32]) -> f64 {
-    min.iter().zip(max).map(|(a, b)| (b - a) as f64).sum()
+/// Draws a random cut of `[min, max] ∪ {p}` with `r` uniform in [0, 1): the dimension with
+/// probability proportional to its width, the value uniform in `[lo, hi)`.
+fn draw_cut(
+    min: impl Fn(usize) -> f32,
+    max: impl Fn(usize) -> f32,
+    p: &[f32],
+    r: f64,
+) -> Option<(usize, f32)> {
+    let mut total = 0.0f64;
+    for (i, &v) in p.iter().enumerate() {
+        total += (max(i).max(v) - min(i).min(v)) as f64;
+    }
+    let mut x = r * total;
+    let mut last = None;
+    for (i, &v) in p.iter().enumerate() {
+        let lo = min(i).min(v);
+        let hi = max(i).max(v);
+        let gap = (hi - lo) as f64;
+        if gap > 0.0 {
+            last = Some((i, lo));
+            if x < gap {
+                let c = lo + x as f32;
+                let c = if c > lo && c < hi { c } else { lo };
+                return Some((i, c));
+            }
+            x -= gap;
+        }
+    }
+    // Rounding ran past the last dimension: cut at the low end of the last one with width.
+    last
+}
+
+/// Whether cut `(k, c)` puts `p` on one side and the whole box on the other.
+#[inline]
+fn separates(min_k: f32, max_k: f32, p_k: f32, c: f32) -> bool {
+    (p_k <= c && c < min_k) || (max_k <= c && c < p_k)
 }
 
 /// One random cut tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
     dim: usize,
+    /// Words per internal node record: `HEADER + 2·dim`.
+    stride: usize,
     root: u32,
     /// Number of points (with duplicates).
     mass: u32,
     /// `log2(1 + mass)`, the score normaliser.
     #[serde(with = "bits::f64_bits")]
     norm: f64,
-    nodes: Vec<Node>,
-    parent: Vec<u32>,
-    node_mass: Vec<u32>,
-    #[serde(with = "bits::f64s_bits")]
-    range: Vec<f64>,
-    #[serde(with = "bits::f32s_bits")]
-    boxes: Vec<f32>,
+    nodes: Vec<u32>,
     free_nodes: Vec<u32>,
-    leaf_point: Vec<u32>,
-    leaf_mass: Vec<u32>,
-    leaf_parent: Vec<u32>,
+    leaves: Vec<u32>,
     free_leaves: Vec<u32>,
 }
 
 impl Tree {
     pub fn new(dim: usize, capacity: usize) -> Self {
+        let stride = HEADER + 2 * dim;
         Self {
             dim,
+            stride,
             root: NIL,
             mass: 0,
             norm: 0.0,
-            nodes: Vec::with_capacity(capacity.saturating_sub(1)),
-            parent: Vec::with_capacity(capacity.saturating_sub(1)),
-            node_mass: Vec::with_capacity(capacity.saturating_sub(1)),
-            range: Vec::with_capacity(capacity.saturating_sub(1)),
-            boxes: Vec::with_capacity(capacity.saturating_sub(1) * 2 * dim),
+            nodes: Vec::with_capacity(capacity.saturating_sub(1) * stride),
             free_nodes: Vec::new(),
-            leaf_point: Vec::with_capacity(capacity),
-            leaf_mass: Vec::with_capacity(capacity),
-            leaf_parent: Vec::with_capacity(capacity),
+            leaves: Vec::with_capacity(capacity * LEAF_WORDS),
             free_leaves: Vec::new(),
         }
     }
@@ -177,135 +231,97 @@ impl Tree {
     }
 
     #[inline]
-    fn box_of(&self, n: usize) -> (&[f32], &[f32]) {
-        let s = n * 2 * self.dim;
-        self.boxes[s..s + 2 * self.dim].split_at(self.dim)
+    fn rec(&self, n: u32) -> &[u32] {
+        let s = n as usize * self.stride;
+        &self.nodes[s..s + self.stride]
     }
 
     #[inline]
-    fn box_mut(&mut self, n: usize) -> (&mut [f32], &mut [f32]) {
-        let s = n * 2 * self.dim;
-        self.boxes[s..s + 2 * self.dim].split_at_mut(self.dim)
+    fn rec_mut(&mut self, n: u32) -> &mut [u32] {
+        let s = n as usize * self.stride;
+        &mut self.nodes[s..s + self.stride]
+    }
+
+    #[inline]
+    fn leaf(&self, j: usize) -> &[u32] {
+        &self.leaves[j * LEAF_WORDS..(j + 1) * LEAF_WORDS]
+    }
+
+    #[inline]
+    fn leaf_mut(&mut self, j: usize) -> &mut [u32] {
+        &mut self.leaves[j * LEAF_WORDS..(j + 1) * LEAF_WORDS]
     }
 
     fn parent_of(&self, r: u32) -> u32 {
         if is_leaf(r) {
-            self.leaf_parent[(r & !LEAF) as usize]
+            self.leaf(leaf_index(r))[LPARENT]
         } else {
-            self.parent[r as usize]
+            self.rec(r)[PARENT]
         }
     }
 
     fn set_parent(&mut self, r: u32, p: u32) {
         if is_leaf(r) {
-            self.leaf_parent[(r & !LEAF) as usize] = p;
+            self.leaf_mut(leaf_index(r))[LPARENT] = p;
         } else {
-            self.parent[r as usize] = p;
+            self.rec_mut(r)[PARENT] = p;
         }
     }
 
     fn mass_of(&self, r: u32) -> u32 {
         if is_leaf(r) {
-            self.leaf_mass[(r & !LEAF) as usize]
+            self.leaf(leaf_index(r))[LMASS]
         } else {
-            self.node_mass[r as usize]
+            self.rec(r)[MASS]
         }
     }
 
-    /// Copies the box of child reference `r` into `min`/`max`.
-    fn copy_box(&self, r: u32, store: &PointStore, min: &mut [f32], max: &mut [f32]) {
+    /// Lower and upper bound of child reference `r`'s box in dimension `i`.
+    #[inline]
+    fn bounds(&self, r: u32, store: &PointStore, i: usize) -> (f32, f32) {
         if is_leaf(r) {
-            let q = store.point(self.leaf_point[(r & !LEAF) as usize]);
-            min.copy_from_slice(q);
-            max.copy_from_slice(q);
+            let v = store.point(self.leaf(leaf_index(r))[SLOT])[i];
+            (v, v)
         } else {
-            let (a, b) = self.box_of(r as usize);
-            min.copy_from_slice(a);
-            max.copy_from_slice(b);
+            let rec = self.rec(r);
+            (f(rec[HEADER + i]), f(rec[HEADER + self.dim + i]))
         }
     }
 
-    /// Widens `min`/`max` to include the box of child reference `r`.
-    fn merge_box(&self, r: u32, store: &PointStore, min: &mut [f32], max: &mut [f32]) {
-        let (a, b) = if is_leaf(r) {
-            let q = store.point(self.leaf_point[(r & !LEAF) as usize]);
-            (q, q)
+    /// Replaces the child `old` of internal node `up` (or the root when `up` is NIL) by `new`.
+    fn replace_child(&mut self, up: u32, old: u32, new: u32) {
+        if up == NIL {
+            self.root = new;
+            return;
+        }
+        let rec = self.rec_mut(up);
+        if rec[LEFT] == old {
+            rec[LEFT] = new;
         } else {
-            self.box_of(r as usize)
+            rec[RIGHT] = new;
+        }
+    }
+
+    fn alloc_leaf(&mut self, slot: u32, parent: u32) -> u32 {
+        let j = match self.free_leaves.pop() {
+            Some(j) => j as usize,
+            None => {
+                self.leaves.extend_from_slice(&[0; LEAF_WORDS]);
+                self.leaves.len() / LEAF_WORDS - 1
+            }
         };
-        for i in 0..self.dim {
-            if a[i] < min[i] {
-                min[i] = a[i];
-            }
-            if b[i] > max[i] {
-                max[i] = b[i];
-            }
-        }
-    }
-
-    fn alloc_leaf(&mut self, point: u32, parent: u32) -> u32 {
-        if let Some(j) = self.free_leaves.pop() {
-            let j = j as usize;
-            self.leaf_point[j] = point;
-            self.leaf_mass[j] = 1;
-            self.leaf_parent[j] = parent;
-            j as u32 | LEAF
-        } else {
-            self.leaf_point.push(point);
-            self.leaf_mass.push(1);
-            self.leaf_parent.push(parent);
-            (self.leaf_point.len() - 1) as u32 | LEAF
-        }
+        self.leaf_mut(j).copy_from_slice(&[slot, 1, parent]);
+        j as u32 | LEAF
     }
 
     fn alloc_node(&mut self) -> u32 {
-        if let Some(i) = self.free_nodes.pop() {
-            i
-        } else {
-            self.nodes.push(Node {
-                left: NIL,
-                right: NIL,
-                dim: 0,
-                cut: 0.0,
-            });
-            self.parent.push(NIL);
-            self.node_mass.push(0);
-            self.range.push(0.0);
-            self.boxes.resize(self.boxes.len() + 2 * self.dim, 0.0);
-            (self.nodes.len() - 1) as u32
-        }
-    }
-
-    /// Draws a random cut of `[min, max] ∪ {p}` with `r` uniform in [0, 1): the dimension
-    /// with probability proportional to its width, the value uniform in `[lo, hi)`.
-    fn draw_cut(min: &[f32], max: &[f32], p: &[f32], r: f64) -> Option<(usize, f32)> {
-        let mut total = 0.0f64;
-        for i in 0..p.len() {
-            total += (max[i].max(p[i]) - min[i].min(p[i])) as f64;
-        }
-        let mut x = r * total;
-        let mut last = None;
-        for i in 0..p.len() {
-            let lo = min[i].min(p[i]);
-            let hi = max[i].max(p[i]);
-            let gap = (hi - lo) as f64;
-            if gap > 0.0 {
-                last = Some((i, lo));
-                if x < gap {
-                    let c = lo + x as f32;
-                    let c = if c > lo && c < hi { c } else { lo };
-                    return Some((i, c));
-                }
-                x -= gap;
+        match self.free_nodes.pop() {
+            Some(n) => n,
+            None => {
+                self.nodes.resize(self.nodes.len() + self.stride, 0);
+                (self.nodes.len() / self.stride - 1) as u32
             }
         }
-        // Rounding ran past the last dimension: cut at the low end of the last one with width.
-        last
-    }
-
-    #[inline]
-    fn separates(min: &[f32], max: &[f32], p: &[f32], d: usize, c: f32) -> bool {
-        (p[d] <= c && c < min[d]) || (max[d] <= c && c < p[d])
     }
 
     /// Adds the point `p` stored in slot `slot`; returns the slot the tree now refers to (an
@@ -320,65 +336,62 @@ impl Tree {
         let mut r = self.root;
         loop {
             if is_leaf(r) {
-                let j = (r & !LEAF) as usize;
-                let q = store.point(self.leaf_point[j]);
+                let j = leaf_index(r);
+                let kept = self.leaf(j)[SLOT];
+                let q = store.point(kept);
                 if q == p {
-                    self.leaf_mass[j] += 1;
+                    self.leaf_mut(j)[LMASS] += 1;
                     self.set_mass(self.mass + 1);
-                    return self.leaf_point[j];
+                    return kept;
                 }
                 let u = rng.next_f64();
-                let cut = Self::draw_cut(q, q, p, u)
-                    .filter(|&(k, c)| Self::separates(q, q, p, k, c))
+                let cut = draw_cut(|i| q[i], |i| q[i], p, u)
+                    .filter(|&(k, c)| separates(q[k], q[k], p[k], c))
                     .or_else(|| {
                         // Cannot happen with exact arithmetic; any differing dimension, cut at
                         // the lower value, separates.
                         (0..d).find(|&k| q[k] != p[k]).map(|k| (k, q[k].min(p[k])))
                     });
-                match cut {
-                    Some((k, c)) => {
-                        self.insert_above(r, k, c, p, slot, store);
-                        self.set_mass(self.mass + 1);
-                        return slot;
-                    }
-                    None => {
-                        // Unreachable (q != p); keep the tree consistent anyway.
-                        self.leaf_mass[j] += 1;
-                        self.set_mass(self.mass + 1);
-                        return self.leaf_point[j];
-                    }
+                if let Some((k, c)) = cut {
+                    self.insert_above(r, k, c, p, slot, store);
+                    self.set_mass(self.mass + 1);
+                    return slot;
                 }
+                // Unreachable (q != p); keep the tree consistent anyway.
+                self.leaf_mut(j)[LMASS] += 1;
+                self.set_mass(self.mass + 1);
+                return kept;
             }
-            let n = r as usize;
-            let (min, max) = self.box_of(n);
-            let outside = (0..d).any(|i| p[i] < min[i] || p[i] > max[i]);
+            let rec = self.rec(r);
+            let outside = (0..d).any(|i| p[i] < f(rec[HEADER + i]) || p[i] > f(rec[HEADER + d + i]));
             if outside {
                 let u = rng.next_f64();
-                if let Some((k, c)) = Self::draw_cut(min, max, p, u) {
-                    if Self::separates(min, max, p, k, c) {
+                let min = |i: usize| f(rec[HEADER + i]);
+                let max = |i: usize| f(rec[HEADER + d + i]);
+                if let Some((k, c)) = draw_cut(min, max, p, u) {
+                    if separates(min(k), max(k), p[k], c) {
                         self.insert_above(r, k, c, p, slot, store);
                         self.set_mass(self.mass + 1);
                         return slot;
                     }
                 }
-                let (min, max) = self.box_mut(n);
+                let rec = self.rec_mut(r);
+                let mut range = 0.0f64;
                 for i in 0..d {
-                    if p[i] < min[i] {
-                        min[i] = p[i];
-                    }
-                    if p[i] > max[i] {
-                        max[i] = p[i];
-                    }
+                    let lo = f(rec[HEADER + i]).min(p[i]);
+                    let hi = f(rec[HEADER + d + i]).max(p[i]);
+                    rec[HEADER + i] = lo.to_bits();
+                    rec[HEADER + d + i] = hi.to_bits();
+                    range += (hi - lo) as f64;
                 }
-                let (min, max) = self.box_of(n);
-                self.range[n] = range_of(min, max);
+                set_range(rec, range);
             }
-            self.node_mass[n] += 1;
-            let node = self.nodes[n];
-            r = if p[node.dim as usize] <= node.cut {
-                node.left
+            let rec = self.rec_mut(r);
+            rec[MASS] += 1;
+            r = if p[rec[DIM] as usize] <= f(rec[CUT]) {
+                rec[LEFT]
             } else {
-                node.right
+                rec[RIGHT]
             };
         }
     }
@@ -386,119 +399,31 @@ impl Tree {
     /// Puts a new internal node with cut `(k, c)` in the place of subtree `r`, with children
     /// `r` and a new leaf for `p`.
     fn insert_above(&mut self, r: u32, k: usize, c: f32, p: &[f32], slot: u32, store: &PointStore) {
+        let d = self.dim;
         let up = self.parent_of(r);
         let n = self.alloc_node();
         let leaf = self.alloc_leaf(slot, n);
         let (left, right) = if p[k] <= c { (leaf, r) } else { (r, leaf) };
-        self.nodes[n as usize] = Node {
-            left,
-            right,
-            dim: k as u32,
-            cut: c,
-        };
-        self.parent[n as usize] = up;
-        self.node_mass[n as usize] = self.mass_of(r) + 1;
-        let mut min = vec![0.0f32; self.dim];
-        let mut max = vec![0.0f32; self.dim];
-        self.copy_box(r, store, &mut min, &mut max);
-        for i in 0..self.dim {
-            min[i] = min[i].min(p[i]);
-            max[i] = max[i].max(p[i]);
+        let mass = self.mass_of(r) + 1;
+        let mut range = 0.0f64;
+        for (i, &v) in p.iter().enumerate() {
+            let (a, b) = self.bounds(r, store, i);
+            let (lo, hi) = (a.min(v), b.max(v));
+            let rec = self.rec_mut(n);
+            rec[HEADER + i] = lo.to_bits();
+            rec[HEADER + d + i] = hi.to_bits();
+            range += (hi - lo) as f64;
         }
-        self.range[n as usize] = range_of(&min, &max);
-        let (bmin, bmax) = self.box_mut(n as usize);
-        bmin.copy_from_slice(&min);
-        bmax.copy_from_slice(&max);
+        let rec = self.rec_mut(n);
+        rec[LEFT] = left;
+        rec[RIGHT] = right;
+        rec[PARENT] = up;
+        rec[DIM] = k as u32;
+        rec[CUT] = c.to_bits();
+        rec[MASS] = mass;
+        set_range(rec, range);
         self.set_parent(r, n);
-        if up == NIL {
-            self.root = n;
-        } else {
-            let u = &mut self.nodes[up as usize];
-            if u.left == r {
-                u.left = n;
-            } else {
-                u.right = n;
-            }
-        }
-    }
-
-    /// Removes one copy of point `p` (stored in some leaf); returns that leaf's slot.
-    pub fn delete(&mut self, p: &[f32], store: &PointStore) -> Result<u32, String> {
-        if self.root == NIL {
-            return Err("random cut tree: deleting from an empty tree".into());
-        }
-        let mut r = self.root;
-        while !is_leaf(r) {
-            let node = self.nodes[r as usize];
-            r = if p[node.dim as usize] <= node.cut {
-                node.left
-            } else {
-                node.right
-            };
-        }
-        let j = (r & !LEAF) as usize;
-        let slot = self.leaf_point[j];
-        if store.point(slot) != p {
-            return Err("random cut tree: the point to delete is not in the tree".into());
-        }
-        self.set_mass(self.mass - 1);
-        if self.leaf_mass[j] > 1 {
-            self.leaf_mass[j] -= 1;
-            let mut a = self.leaf_parent[j];
-            while a != NIL {
-                self.node_mass[a as usize] -= 1;
-                a = self.parent[a as usize];
-            }
-            return Ok(slot);
-        }
-        let par = self.leaf_parent[j];
-        self.free_leaves.push(j as u32);
-        if par == NIL {
-            self.root = NIL;
-            return Ok(slot);
-        }
-        let pn = self.nodes[par as usize];
-        let sibling = if pn.left == r { pn.right } else { pn.left };
-        let grand = self.parent[par as usize];
-        self.set_parent(sibling, grand);
-        self.free_nodes.push(par);
-        if grand == NIL {
-            self.root = sibling;
-            return Ok(slot);
-        }
-        {
-            let g = &mut self.nodes[grand as usize];
-            if g.left == par {
-                g.left = sibling;
-            } else {
-                g.right = sibling;
-            }
-        }
-        let d = self.dim;
-        let mut min = vec![0.0f32; d];
-        let mut max = vec![0.0f32; d];
-        let mut fix = true;
-        let mut a = grand;
-        while a != NIL {
-            let n = a as usize;
-            self.node_mass[n] -= 1;
-            if fix {
-                let node = self.nodes[n];
-                self.copy_box(node.left, store, &mut min, &mut max);
-                self.merge_box(node.right, store, &mut min, &mut max);
-                let (bmin, bmax) = self.box_of(n);
-                if bmin == &min[..] && bmax == &max[..] {
-                    fix = false;
-                } else {
-                    self.range[n] = range_of(&min, &max);
-                    let (bmin, bmax) = self.box_mut(n);
-                    bmin.copy_from_slice(&min);
-                    bmax.copy_from_slice(&max);
-                }
-            }
-            a = self.parent[n];
-        }
-        Ok(slot)
+        self.replace_child(up, r, n);
     }
 
     /// Follows the cuts to the leaf where `p` falls; returns (leaf index, depth).
@@ -507,15 +432,99 @@ impl Tree {
         let mut r = self.root;
         let mut depth = 0u32;
         while !is_leaf(r) {
-            let node = &self.nodes[r as usize];
-            r = if p[node.dim as usize] <= node.cut {
-                node.left
+            let rec = self.rec(r);
+            r = if p[rec[DIM] as usize] <= f(rec[CUT]) {
+                rec[LEFT]
             } else {
-                node.right
+                rec[RIGHT]
             };
             depth += 1;
         }
-        ((r & !LEAF) as usize, depth)
+        (leaf_index(r), depth)
+    }
+
+    /// Removes one copy of point `p` (stored in some leaf); returns that leaf's slot.
+    pub fn delete(&mut self, p: &[f32], store: &PointStore) -> Result<u32, String> {
+        if self.root == NIL {
+            return Err("random cut tree: deleting from an empty tree".into());
+        }
+        let (j, _) = self.descend(p);
+        let [slot, lmass, par] = [self.leaf(j)[SLOT], self.leaf(j)[LMASS], self.leaf(j)[LPARENT]];
+        if store.point(slot) != p {
+            return Err("random cut tree: the point to delete is not in the tree".into());
+        }
+        self.set_mass(self.mass - 1);
+        if lmass > 1 {
+            self.leaf_mut(j)[LMASS] -= 1;
+            let mut a = par;
+            while a != NIL {
+                let rec = self.rec_mut(a);
+                rec[MASS] -= 1;
+                a = rec[PARENT];
+            }
+            return Ok(slot);
+        }
+        self.free_leaves.push(j as u32);
+        if par == NIL {
+            self.root = NIL;
+            return Ok(slot);
+        }
+        let me = j as u32 | LEAF;
+        let prec = self.rec(par);
+        let sibling = if prec[LEFT] == me { prec[RIGHT] } else { prec[LEFT] };
+        let grand = prec[PARENT];
+        self.set_parent(sibling, grand);
+        self.replace_child(grand, par, sibling);
+        self.free_nodes.push(par);
+        // Ancestors: one point less; boxes shrink until one is unchanged.
+        let d = self.dim;
+        let mut fix = true;
+        let mut a = grand;
+        while a != NIL {
+            if fix {
+                let (left, right) = (self.rec(a)[LEFT], self.rec(a)[RIGHT]);
+                let mut changed = false;
+                let mut range = 0.0f64;
+                for i in 0..d {
+                    let (l0, l1) = self.bounds(left, store, i);
+                    let (r0, r1) = self.bounds(right, store, i);
+                    let (lo, hi) = (l0.min(r0), l1.max(r1));
+                    let rec = self.rec_mut(a);
+                    if rec[HEADER + i] != lo.to_bits() || rec[HEADER + d + i] != hi.to_bits() {
+                        changed = true;
+                        rec[HEADER + i] = lo.to_bits();
+                        rec[HEADER + d + i] = hi.to_bits();
+                    }
+                    range += (hi - lo) as f64;
+                }
+                if changed {
+                    set_range(self.rec_mut(a), range);
+                } else {
+                    fix = false;
+                }
+            }
+            let rec = self.rec_mut(a);
+            rec[MASS] -= 1;
+            a = rec[PARENT];
+        }
+        Ok(slot)
+    }
+
+    /// The root's reference (NIL when empty): where a descent starts.
+    #[inline]
+    pub fn root(&self) -> u32 {
+        self.root
+    }
+
+    /// One step of the descent from internal node `r` (not a leaf, not NIL).
+    #[inline]
+    pub fn step(&self, r: u32, p: &[f32]) -> u32 {
+        let rec = self.rec(r);
+        if p[rec[DIM] as usize] <= f(rec[CUT]) {
+            rec[LEFT]
+        } else {
+            rec[RIGHT]
+        }
     }
 
     /// The tree's anomaly score of `p` (0 for an empty tree).
@@ -523,34 +532,41 @@ impl Tree {
         if self.root == NIL {
             return 0.0;
         }
-        let (j, mut depth) = self.descend(p);
-        let m = self.leaf_mass[j];
-        if store.point(self.leaf_point[j]) == p {
-            return seen_score(depth, m, self.mass) * self.norm;
+        let (j, depth) = self.descend(p);
+        self.score_from_leaf(j as u32 | LEAF, depth, p, store)
+    }
+
+    /// The score of `p` given the leaf reference where it falls and that leaf's depth (the
+    /// walk back up to the root; see [`Self::score`]).
+    #[inline]
+    pub fn score_from_leaf(&self, r: u32, mut depth: u32, p: &[f32], store: &PointStore) -> f64 {
+        let leaf = self.leaf(leaf_index(r));
+        if store.point(leaf[SLOT]) == p {
+            return seen_score(depth, leaf[LMASS], self.mass) * self.norm;
         }
         let mut score = unseen_score(depth);
-        let mut a = self.leaf_parent[j];
+        let mut a = leaf[LPARENT];
         let d = self.dim;
         while a != NIL {
             depth -= 1;
-            let n = a as usize;
-            let s = n * 2 * d;
-            let (min, max) = self.boxes[s..s + 2 * d].split_at(d);
+            let rec = self.rec(a);
+            let (min, max) = rec[HEADER..].split_at(d);
             let mut out = 0.0f64;
             for i in 0..d {
                 let v = p[i];
-                if v < min[i] {
-                    out += (min[i] - v) as f64;
-                } else if v > max[i] {
-                    out += (v - max[i]) as f64;
+                let (lo, hi) = (f(min[i]), f(max[i]));
+                if v < lo {
+                    out += (lo - v) as f64;
+                } else if v > hi {
+                    out += (v - hi) as f64;
                 }
             }
             if out == 0.0 {
                 break;
             }
-            let q = out / (self.range[n] + out);
+            let q = out / (range_of_record(rec) + out);
             score = (1.0 - q) * score + q * unseen_score(depth);
-            a = self.parent[n];
+            a = rec[PARENT];
         }
         score * self.norm
     }
@@ -570,51 +586,56 @@ impl Tree {
         }
         let d = self.dim;
         let (j, mut depth) = self.descend(p);
-        let m = self.leaf_mass[j];
-        let q = store.point(self.leaf_point[j]);
+        let leaf = self.leaf(j);
+        let q = store.point(leaf[SLOT]);
         w.attr_high.iter_mut().for_each(|x| *x = 0.0);
         w.attr_low.iter_mut().for_each(|x| *x = 0.0);
         let duplicate = q == p;
         let mut score;
         let mut shadow_set = false;
         if duplicate {
-            score = seen_score(depth, m, self.mass);
+            score = seen_score(depth, leaf[LMASS], self.mass);
         } else {
             score = unseen_score(depth);
-            assign_probability(q, q, 0.0, p, &mut w.prob_high, &mut w.prob_low);
+            assign_probability(|i| q[i], |i| q[i], 0.0, p, &mut w.prob_high, &mut w.prob_low);
             for i in 0..d {
                 w.attr_high[i] += w.prob_high[i] * score;
                 w.attr_low[i] += w.prob_low[i] * score;
             }
         }
         let mut child = j as u32 | LEAF;
-        let mut a = self.leaf_parent[j];
+        let mut a = leaf[LPARENT];
         while a != NIL {
             depth -= 1;
-            let n = a as usize;
+            let rec = self.rec(a);
             let prob = if duplicate {
                 // The shadow box: the ancestors' boxes without the duplicate's leaf.
-                let node = self.nodes[n];
-                let sibling = if node.left == child {
-                    node.right
-                } else {
-                    node.left
-                };
-                let (smin, smax) = w.shadow.split_at_mut(d);
-                if shadow_set {
-                    self.merge_box(sibling, store, smin, smax);
-                } else {
-                    self.copy_box(sibling, store, smin, smax);
-                    shadow_set = true;
+                let sibling = if rec[LEFT] == child { rec[RIGHT] } else { rec[LEFT] };
+                for i in 0..d {
+                    let (lo, hi) = self.bounds(sibling, store, i);
+                    if !shadow_set || lo < w.min[i] {
+                        w.min[i] = lo;
+                    }
+                    if !shadow_set || hi > w.max[i] {
+                        w.max[i] = hi;
+                    }
                 }
-                let range = range_of(smin, smax);
-                assign_probability(smin, smax, range, p, &mut w.prob_high, &mut w.prob_low)
-            } else {
-                let (min, max) = self.box_of(n);
+                shadow_set = true;
+                let range: f64 = (0..d).map(|i| (w.max[i] - w.min[i]) as f64).sum();
+                let (smin, smax) = (&w.min, &w.max);
                 assign_probability(
-                    min,
-                    max,
-                    self.range[n],
+                    |i| smin[i],
+                    |i| smax[i],
+                    range,
+                    p,
+                    &mut w.prob_high,
+                    &mut w.prob_low,
+                )
+            } else {
+                assign_probability(
+                    |i| f(rec[HEADER + i]),
+                    |i| f(rec[HEADER + d + i]),
+                    range_of_record(rec),
                     p,
                     &mut w.prob_high,
                     &mut w.prob_low,
@@ -632,7 +653,7 @@ impl Tree {
                 w.attr_low[i] = w.attr_low[i] * (1.0 - prob) + w.prob_low[i] * new;
             }
             child = a;
-            a = self.parent[n];
+            a = rec[PARENT];
         }
         let t = score * self.norm;
         let total: f64 = w.attr_high.iter().sum::<f64>() + w.attr_low.iter().sum::<f64>();
@@ -654,22 +675,24 @@ impl Tree {
     /// Approximate bytes.
     pub fn size(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + (self.parent.capacity() + self.node_mass.capacity() + self.free_nodes.capacity()) * 4
-            + self.range.capacity() * 8
-            + self.boxes.capacity() * 4
-            + (self.leaf_point.capacity()
-                + self.leaf_mass.capacity()
-                + self.leaf_parent.capacity()
+            + (self.nodes.capacity()
+                + self.free_nodes.capacity()
+                + self.leaves.capacity()
                 + self.free_leaves.capacity())
                 * 4
     }
 
     /// Checks every structural invariant (boxes are the exact hull of their points, masses
-    /// add up, parent links, cuts separate the children); returns the multiset of leaf
-    /// slots with their masses.
+    /// add up, parent links, cuts separate the children); returns the leaf slots with their
+    /// masses.
     pub fn check(&self, store: &PointStore) -> Result<Vec<(u32, u32)>, String> {
         let mut leaves = Vec::new();
+        if self.stride != HEADER + 2 * self.dim
+            || self.nodes.len() % self.stride != 0
+            || self.leaves.len() % LEAF_WORDS != 0
+        {
+            return Err("random cut tree: inconsistent arena sizes".into());
+        }
         if self.root == NIL {
             return if self.mass == 0 {
                 Ok(leaves)
@@ -680,47 +703,48 @@ impl Tree {
         if self.parent_of(self.root) != NIL {
             return Err("root has a parent".into());
         }
-        let d = self.dim;
-        // (node, min, max, mass)
+        type Hull = (Vec<f32>, Vec<f32>, u32);
         fn walk(
             t: &Tree,
             r: u32,
             store: &PointStore,
             leaves: &mut Vec<(u32, u32)>,
-        ) -> Result<(Vec<f32>, Vec<f32>, u32), String> {
+        ) -> Result<Hull, String> {
             if is_leaf(r) {
-                let j = (r & !LEAF) as usize;
-                if !store.contains(t.leaf_point[j]) {
+                let leaf = t.leaf(leaf_index(r));
+                if !store.contains(leaf[SLOT]) {
                     return Err("leaf refers to a missing slot".into());
                 }
-                let q = store.point(t.leaf_point[j]).to_vec();
-                leaves.push((t.leaf_point[j], t.leaf_mass[j]));
-                return Ok((q.clone(), q, t.leaf_mass[j]));
+                let q = store.point(leaf[SLOT]).to_vec();
+                leaves.push((leaf[SLOT], leaf[LMASS]));
+                return Ok((q.clone(), q, leaf[LMASS]));
             }
-            let n = r as usize;
-            let node = t.nodes[n];
-            for c in [node.left, node.right] {
+            let rec = t.rec(r);
+            for c in [rec[LEFT], rec[RIGHT]] {
                 if t.parent_of(c) != r {
-                    return Err(format!("bad parent link under {n}"));
+                    return Err(format!("bad parent link under {r}"));
                 }
             }
-            let (lmin, lmax, lm) = walk(t, node.left, store, leaves)?;
-            let (rmin, rmax, rm) = walk(t, node.right, store, leaves)?;
-            let k = node.dim as usize;
-            if !(lmax[k] <= node.cut && rmin[k] > node.cut) {
-                return Err(format!("cut of node {n} does not separate its children"));
+            let (lmin, lmax, lm) = walk(t, rec[LEFT], store, leaves)?;
+            let (rmin, rmax, rm) = walk(t, rec[RIGHT], store, leaves)?;
+            let k = rec[DIM] as usize;
+            if !(lmax[k] <= f(rec[CUT]) && rmin[k] > f(rec[CUT])) {
+                return Err(format!("cut of node {r} does not separate its children"));
             }
             let min: Vec<f32> = lmin.iter().zip(&rmin).map(|(a, b)| a.min(*b)).collect();
             let max: Vec<f32> = lmax.iter().zip(&rmax).map(|(a, b)| a.max(*b)).collect();
-            let (bmin, bmax) = t.box_of(n);
-            if bmin != &min[..] || bmax != &max[..] {
-                return Err(format!("stale box at node {n}"));
+            let d = t.dim;
+            let bmin: Vec<f32> = (0..d).map(|i| f(rec[HEADER + i])).collect();
+            let bmax: Vec<f32> = (0..d).map(|i| f(rec[HEADER + d + i])).collect();
+            if bmin != min || bmax != max {
+                return Err(format!("stale box at node {r}"));
             }
-            if t.range[n] != range_of(&min, &max) {
-                return Err(format!("stale range at node {n}"));
+            let range: f64 = min.iter().zip(&max).map(|(a, b)| (b - a) as f64).sum();
+            if range_of_record(rec) != range {
+                return Err(format!("stale range at node {r}"));
             }
-            if t.node_mass[n] != lm + rm {
-                return Err(format!("wrong mass at node {n}"));
+            if rec[MASS] != lm + rm {
+                return Err(format!("wrong mass at node {r}"));
             }
             Ok((min, max, lm + rm))
         }
@@ -731,7 +755,6 @@ impl Tree {
         if self.norm != (1.0 + self.mass as f64).log2() {
             return Err("stale normaliser".into());
         }
-        let _ = d;
         Ok(leaves)
     }
 }
