@@ -391,7 +391,10 @@ impl Forest {
         }
         for (slot, c) in counts {
             if self.store.refs(slot) != c {
-                return Err(format!("slot {slot}: {} references, expected {c}", self.store.refs(slot)));
+                return Err(format!(
+                    "slot {slot}: {} references, expected {c}",
+                    self.store.refs(slot)
+                ));
             }
         }
         Ok(())
@@ -421,7 +424,6 @@ pub(crate) mod bits {
             Vec::<u32>::deserialize(d).map(|v| v.into_iter().map(f32::from_bits).collect())
         }
     }
-
 }
 
 #[cfg(test)]
@@ -459,14 +461,39 @@ mod tests {
         let ok = params(2, 1);
         assert!(Forest::try_new(ok).is_ok());
         for bad in [
-            ForestParams { dimensions: 0, ..ok },
-            ForestParams { shingle_size: 0, ..ok },
-            ForestParams { dimensions: 31, shingle_size: 30, ..ok },
-            ForestParams { number_of_trees: 0, ..ok },
-            ForestParams { number_of_trees: 1001, ..ok },
-            ForestParams { sample_size: 0, ..ok },
-            ForestParams { time_decay: f64::NAN, ..ok },
-            ForestParams { time_decay: -1.0, ..ok },
+            ForestParams {
+                dimensions: 0,
+                ..ok
+            },
+            ForestParams {
+                shingle_size: 0,
+                ..ok
+            },
+            ForestParams {
+                dimensions: 31,
+                shingle_size: 30,
+                ..ok
+            },
+            ForestParams {
+                number_of_trees: 0,
+                ..ok
+            },
+            ForestParams {
+                number_of_trees: 1001,
+                ..ok
+            },
+            ForestParams {
+                sample_size: 0,
+                ..ok
+            },
+            ForestParams {
+                time_decay: f64::NAN,
+                ..ok
+            },
+            ForestParams {
+                time_decay: -1.0,
+                ..ok
+            },
         ] {
             assert!(Forest::try_new(bad).is_err(), "{bad:?}");
         }
@@ -521,7 +548,11 @@ mod tests {
         let mut rng = Lcg(5);
         let mut f = Forest::try_new(params(3, 1)).unwrap();
         for _ in 0..500 {
-            let p = [rng.normal() as f32, rng.normal() as f32, rng.normal() as f32];
+            let p = [
+                rng.normal() as f32,
+                rng.normal() as f32,
+                rng.normal() as f32,
+            ];
             f.update(&p).unwrap();
         }
         let mut probes = vec![[0.0f32, 9.0, 0.0], [0.0, 0.0, -9.0], [0.1, 0.2, 0.3]];
@@ -533,7 +564,11 @@ mod tests {
         for p in &probes {
             let s = f.score(p).unwrap();
             let a = f.attribution(p).unwrap();
-            assert!((a.total() - s).abs() <= 1e-9 * s.max(1e-12), "{p:?}: {} vs {s}", a.total());
+            assert!(
+                (a.total() - s).abs() <= 1e-9 * s.max(1e-12),
+                "{p:?}: {} vs {s}",
+                a.total()
+            );
         }
         let a = f.attribution(&[0.0, 9.0, 0.0]).unwrap();
         assert!(a.high[1] > 0.8 * a.total(), "{a:?}");
@@ -611,7 +646,11 @@ mod tests {
             let sa = a.score(p).unwrap();
             assert_eq!(sa.to_bits(), b.score(p).unwrap().to_bits(), "row {i}");
             if let Some(r) = restored.as_mut() {
-                assert_eq!(sa.to_bits(), r.score(p).unwrap().to_bits(), "restored, row {i}");
+                assert_eq!(
+                    sa.to_bits(),
+                    r.score(p).unwrap().to_bits(),
+                    "restored, row {i}"
+                );
                 r.update(p).unwrap();
             }
             a.update(p).unwrap();
@@ -625,7 +664,11 @@ mod tests {
             }
         }
         assert_eq!(restored.unwrap(), a);
-        let other = Forest::try_new(ForestParams { seed: 18, ..params(2, 2) }).unwrap();
+        let other = Forest::try_new(ForestParams {
+            seed: 18,
+            ..params(2, 2)
+        })
+        .unwrap();
         assert_ne!(other.members[0].rng, a.members[0].rng);
     }
 

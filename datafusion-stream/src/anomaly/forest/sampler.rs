@@ -223,7 +223,10 @@ mod tests {
         };
         let uniform = mean_age(0.0);
         let decayed = mean_age(1e-3);
-        assert!((uniform - 25_000.0).abs() < 5_000.0, "uniform mean age {uniform}");
+        assert!(
+            (uniform - 25_000.0).abs() < 5_000.0,
+            "uniform mean age {uniform}"
+        );
         // λ = 1e-3: the sample reflects roughly the last 1/λ = 1000 points.
         assert!(decayed < 2_000.0, "decayed mean age {decayed}");
     }

@@ -212,13 +212,14 @@ pub struct Tree {
 impl Tree {
     pub fn new(dim: usize, capacity: usize) -> Self {
         let stride = HEADER + 2 * dim;
+        let nodes = Vec::with_capacity(capacity.saturating_sub(1) * stride);
         Self {
             dim,
             stride,
             root: NIL,
             mass: 0,
             norm: 0.0,
-            nodes: Vec::with_capacity(capacity.saturating_sub(1) * stride),
+            nodes,
             free_nodes: Vec::new(),
             leaves: Vec::with_capacity(capacity * LEAF_WORDS),
             free_leaves: Vec::new(),
@@ -326,7 +327,13 @@ impl Tree {
 
     /// Adds the point `p` stored in slot `slot`; returns the slot the tree now refers to (an
     /// existing slot when `p` equals a leaf's point, whose mass then grows).
-    pub fn insert(&mut self, p: &[f32], slot: u32, store: &PointStore, rng: &mut SplitMix64) -> u32 {
+    pub fn insert(
+        &mut self,
+        p: &[f32],
+        slot: u32,
+        store: &PointStore,
+        rng: &mut SplitMix64,
+    ) -> u32 {
         if self.root == NIL {
             self.root = self.alloc_leaf(slot, NIL);
             self.set_mass(1);
@@ -363,7 +370,8 @@ impl Tree {
                 return kept;
             }
             let rec = self.rec(r);
-            let outside = (0..d).any(|i| p[i] < f(rec[HEADER + i]) || p[i] > f(rec[HEADER + d + i]));
+            let outside =
+                (0..d).any(|i| p[i] < f(rec[HEADER + i]) || p[i] > f(rec[HEADER + d + i]));
             if outside {
                 let u = rng.next_f64();
                 let min = |i: usize| f(rec[HEADER + i]);
@@ -449,7 +457,11 @@ impl Tree {
             return Err("random cut tree: deleting from an empty tree".into());
         }
         let (j, _) = self.descend(p);
-        let [slot, lmass, par] = [self.leaf(j)[SLOT], self.leaf(j)[LMASS], self.leaf(j)[LPARENT]];
+        let [slot, lmass, par] = [
+            self.leaf(j)[SLOT],
+            self.leaf(j)[LMASS],
+            self.leaf(j)[LPARENT],
+        ];
         if store.point(slot) != p {
             return Err("random cut tree: the point to delete is not in the tree".into());
         }
@@ -471,7 +483,11 @@ impl Tree {
         }
         let me = j as u32 | LEAF;
         let prec = self.rec(par);
-        let sibling = if prec[LEFT] == me { prec[RIGHT] } else { prec[LEFT] };
+        let sibling = if prec[LEFT] == me {
+            prec[RIGHT]
+        } else {
+            prec[LEFT]
+        };
         let grand = prec[PARENT];
         self.set_parent(sibling, grand);
         self.replace_child(grand, par, sibling);
@@ -527,7 +543,9 @@ impl Tree {
         }
     }
 
-    /// The tree's anomaly score of `p` (0 for an empty tree).
+    /// The tree's anomaly score of `p` (0 for an empty tree). The forest uses
+    /// [`Self::step`] and [`Self::score_from_leaf`] to descend several trees in lockstep.
+    #[cfg(test)]
     pub fn score(&self, p: &[f32], store: &PointStore) -> f64 {
         if self.root == NIL {
             return 0.0;
@@ -539,34 +557,37 @@ impl Tree {
     /// The score of `p` given the leaf reference where it falls and that leaf's depth (the
     /// walk back up to the root; see [`Self::score`]).
     #[inline]
-    pub fn score_from_leaf(&self, r: u32, mut depth: u32, p: &[f32], store: &PointStore) -> f64 {
+    pub fn score_from_leaf(&self, r: u32, leaf_depth: u32, p: &[f32], store: &PointStore) -> f64 {
         let leaf = self.leaf(leaf_index(r));
-        if store.point(leaf[SLOT]) == p {
-            return seen_score(depth, leaf[LMASS], self.mass) * self.norm;
-        }
-        let mut score = unseen_score(depth);
-        let mut a = leaf[LPARENT];
         let d = self.dim;
+        let mut score = unseen_score(leaf_depth);
+        let mut depth = leaf_depth;
+        let mut a = leaf[LPARENT];
+        // Whether `p` may still equal the leaf's point: only if it lies inside the parent's
+        // box (which contains the leaf). Checking the box first usually spares the load of
+        // the stored point, a cache miss.
+        let mut may_be_duplicate = true;
         while a != NIL {
             depth -= 1;
             let rec = self.rec(a);
             let (min, max) = rec[HEADER..].split_at(d);
             let mut out = 0.0f64;
             for i in 0..d {
-                let v = p[i];
-                let (lo, hi) = (f(min[i]), f(max[i]));
-                if v < lo {
-                    out += (lo - v) as f64;
-                } else if v > hi {
-                    out += (v - hi) as f64;
-                }
+                // At most one of the two is positive (min <= max); branch-free.
+                let below = (f(min[i]) - p[i]).max(0.0);
+                let above = (p[i] - f(max[i])).max(0.0);
+                out += (below + above) as f64;
             }
             if out == 0.0 {
                 break;
             }
+            may_be_duplicate = false;
             let q = out / (range_of_record(rec) + out);
             score = (1.0 - q) * score + q * unseen_score(depth);
             a = rec[PARENT];
+        }
+        if may_be_duplicate && store.point(leaf[SLOT]) == p {
+            return seen_score(leaf_depth, leaf[LMASS], self.mass) * self.norm;
         }
         score * self.norm
     }
@@ -597,7 +618,14 @@ impl Tree {
             score = seen_score(depth, leaf[LMASS], self.mass);
         } else {
             score = unseen_score(depth);
-            assign_probability(|i| q[i], |i| q[i], 0.0, p, &mut w.prob_high, &mut w.prob_low);
+            assign_probability(
+                |i| q[i],
+                |i| q[i],
+                0.0,
+                p,
+                &mut w.prob_high,
+                &mut w.prob_low,
+            );
             for i in 0..d {
                 w.attr_high[i] += w.prob_high[i] * score;
                 w.attr_low[i] += w.prob_low[i] * score;
@@ -610,7 +638,11 @@ impl Tree {
             let rec = self.rec(a);
             let prob = if duplicate {
                 // The shadow box: the ancestors' boxes without the duplicate's leaf.
-                let sibling = if rec[LEFT] == child { rec[RIGHT] } else { rec[LEFT] };
+                let sibling = if rec[LEFT] == child {
+                    rec[RIGHT]
+                } else {
+                    rec[LEFT]
+                };
                 for i in 0..d {
                     let (lo, hi) = self.bounds(sibling, store, i);
                     if !shadow_set || lo < w.min[i] {
@@ -688,8 +720,8 @@ impl Tree {
     pub fn check(&self, store: &PointStore) -> Result<Vec<(u32, u32)>, String> {
         let mut leaves = Vec::new();
         if self.stride != HEADER + 2 * self.dim
-            || self.nodes.len() % self.stride != 0
-            || self.leaves.len() % LEAF_WORDS != 0
+            || !self.nodes.len().is_multiple_of(self.stride)
+            || !self.leaves.len().is_multiple_of(LEAF_WORDS)
         {
             return Err("random cut tree: inconsistent arena sizes".into());
         }
@@ -790,7 +822,9 @@ mod tests {
                     let p = live.swap_remove(k);
                     tree.delete(&p, &store).unwrap();
                 }
-                let leaves = tree.check(&store).unwrap_or_else(|e| panic!("step {step}: {e}"));
+                let leaves = tree
+                    .check(&store)
+                    .unwrap_or_else(|e| panic!("step {step}: {e}"));
                 let total: u32 = leaves.iter().map(|l| l.1).sum();
                 assert_eq!(total as usize, live.len());
             }
