@@ -1,0 +1,689 @@
+//! Our own Random Cut Forest core (AWS RCF semantics, as `krcflib` 4.0.2 implements them),
+//! written for speed: one streaming forest fed in order by one task.
+//!
+//! ```text
+//!  input point (base dims, f32) ──► finite? right length? ──► shingle buffer (last s points,
+//!                                                              zero-padded at the start)
+//!                                                                   │ shingled point (d = base·s)
+//!        score / attribution ◄─────────────────────────────────────┤
+//!        (average over trees of the per-tree                        │ update (once s points came)
+//!         leaf-to-root score; 0 while empty)                        ▼
+//!                                         for each tree: u = rng.next()
+//!                                           full and u <= cached threshold ─► rejected (no logs)
+//!                                           else w = ln(-ln u) - t·λ; w < heap max?
+//!                                              ├─ evict max ─► tree.delete ─► store.dec
+//!                                              └─ store slot (shared, once) ─► tree.insert
+//!                                                 (duplicates merge into a leaf) ─► heap.push
+//!
+//!  state: Forest { params, shingle: Vec<f32>, inputs_seen, entries_seen (= t),
+//!                  store: PointStore { slot points, refcounts, free list },
+//!                  trees: [ Member { rng: SplitMix64, sampler: Sampler { max-heap (w, slot),
+//!                                    cached rejection threshold },
+//!                                    tree: Tree { flat arena: nodes, cached boxes, leaves } } ] }
+//!         all serde; f32/f64 stored as bit patterns, so a restored forest is bit-identical
+//! ```
+//!
+//! Files: `rng.rs` (SplitMix64), `sampler.rs` (time-decayed reservoir with cheap rejection),
+//! `store.rs` (shared point store), `tree.rs` (random cut tree, score and attribution).
+//! `scratch/` holds the stand-alone crate that tests this module, compares it with `krcflib`
+//! and measures its speed (not compiled by the workspace; see `scratch/README.md`).
+//!
+//! **Semantics kept from AWS RCF / krcflib** (builder options `initial_accept_fraction(1.0)`,
+//! `internal_shingling(true)`, bounding box cache fraction 1.0, standard score functions):
+//! reservoir weight `ln(-ln u) - t·λ` (t = entries seen by the tree before this point), every
+//! point accepted while the reservoir is not full; random cuts with dimension chosen in
+//! proportion to the box's width and a uniform value; duplicates increase a leaf's mass;
+//! score = average over trees of the leaf-to-root `ScalarScoreVisitor` value with
+//! `score_seen(d, m) = 1/(d + log2(1+m))`, `score_unseen(d) = 1/(d+1)`,
+//! `damp(m, M) = 1 - m/(2M)` and normaliser `log2(1+M)`; attribution as `AttributionVisitor`
+//! (shadow box for a duplicate leaf), normalised per tree to the tree's score. Internal
+//! shingling as krcflib: the shingle starts as zeros and trees only receive points once
+//! `shingle_size` inputs have arrived; `entries_seen` counts those points.
+//!
+//! **Deliberate differences** (same distribution, different random streams, so scores are
+//! statistically but not bitwise equal to krcflib's): one SplitMix64 per tree instead of
+//! reseeding ChaCha20 for every tree on every update; insertion walks top-down and stops at
+//! the first separating cut (krcflib walks bottom-up drawing a cut at every level and keeps
+//! the highest separating one — the same distribution); a rejected point costs one draw and a
+//! compare; reservoir weights are f64 (krcflib: f32); cut probabilities are summed in f64.
+
+mod rng;
+mod sampler;
+mod store;
+mod tree;
+
+use serde::{Deserialize, Serialize};
+
+use rng::SplitMix64;
+use sampler::Sampler;
+use store::PointStore;
+use tree::{is_leaf, AttributionScratch, Tree, NIL};
+
+/// Largest `dimensions × shingle_size` (30 columns × shingle 30).
+pub const MAX_SHINGLED_DIMENSIONS: usize = 900;
+
+/// Parameters of a [`Forest`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    /// Values per input point, >= 1.
+    pub dimensions: usize,
+    /// Input points per shingled point, >= 1; `dimensions · shingle_size` <= 900.
+    pub shingle_size: usize,
+    /// 1..=1000.
+    pub number_of_trees: usize,
+    /// Points kept per tree, 1..=1000 (KDA: 10..=1000).
+    pub sample_size: usize,
+    /// Decay rate λ (KDA: `1 / timeDecay`), finite, in [0, 1].
+    #[serde(with = "bits::f64_bits")]
+    pub time_decay: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl ForestParams {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        let shingled = self.dimensions.checked_mul(self.shingle_size);
+        if self.dimensions == 0 {
+            return Err("random cut forest: dimensions must be at least 1".into());
+        }
+        if self.shingle_size == 0 {
+            return Err("random cut forest: shingle size must be at least 1".into());
+        }
+        match shingled {
+            Some(d) if d <= MAX_SHINGLED_DIMENSIONS => {}
+            _ => {
+                return Err(format!(
+                    "random cut forest: dimensions × shingle size must be at most \
+                     {MAX_SHINGLED_DIMENSIONS}, got {} × {}",
+                    self.dimensions, self.shingle_size
+                ))
+            }
+        }
+        if !(1..=1000).contains(&self.number_of_trees) {
+            return Err(format!(
+                "random cut forest: number of trees must be in [1, 1000], got {}",
+                self.number_of_trees
+            ));
+        }
+        if !(1..=1000).contains(&self.sample_size) {
+            return Err(format!(
+                "random cut forest: sample size must be in [1, 1000], got {}",
+                self.sample_size
+            ));
+        }
+        if !(self.time_decay.is_finite() && (0.0..=1.0).contains(&self.time_decay)) {
+            return Err(format!(
+                "random cut forest: time decay must be a finite number in [0, 1], got {}",
+                self.time_decay
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Per shingled dimension, the part of the score due to the point being above (`high`) or
+/// below (`low`) the model's data in that dimension. All parts sum to the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiVector {
+    pub high: Vec<f64>,
+    pub low: Vec<f64>,
+}
+
+impl DiVector {
+    /// All zeros.
+    pub fn empty(dim: usize) -> Self {
+        Self {
+            high: vec![0.0; dim],
+            low: vec![0.0; dim],
+        }
+    }
+
+    /// Sum of all parts (the score).
+    pub fn total(&self) -> f64 {
+        self.high.iter().sum::<f64>() + self.low.iter().sum::<f64>()
+    }
+}
+
+/// A tree with its reservoir and random stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Member {
+    rng: SplitMix64,
+    sampler: Sampler,
+    tree: Tree,
+}
+
+/// A streaming Random Cut Forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forest {
+    params: ForestParams,
+    /// `dimensions · shingle_size`.
+    dim: usize,
+    /// The last `shingle_size` inputs, oldest first (zeros before they arrive).
+    #[serde(with = "bits::f32s_bits")]
+    shingle: Vec<f32>,
+    inputs_seen: u64,
+    entries_seen: u64,
+    store: PointStore,
+    members: Vec<Member>,
+}
+
+impl Forest {
+    /// A new, empty forest.
+    pub fn try_new(params: ForestParams) -> Result<Forest, String> {
+        params.validate()?;
+        let dim = params.dimensions * params.shingle_size;
+        let mut seeder = SplitMix64::new(params.seed);
+        let members = (0..params.number_of_trees)
+            .map(|_| Member {
+                rng: SplitMix64::new(seeder.next_u64()),
+                sampler: Sampler::new(params.sample_size),
+                tree: Tree::new(dim, params.sample_size),
+            })
+            .collect();
+        Ok(Forest {
+            params,
+            dim,
+            shingle: vec![0.0; dim],
+            inputs_seen: 0,
+            entries_seen: 0,
+            store: PointStore::new(dim),
+            members,
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &ForestParams {
+        &self.params
+    }
+
+    /// Points given to the trees (inputs once the shingle is full), as krcflib counts them.
+    pub fn entries_seen(&self) -> u64 {
+        self.entries_seen
+    }
+
+    /// Inputs given to [`Self::update`].
+    pub fn inputs_seen(&self) -> u64 {
+        self.inputs_seen
+    }
+
+    /// Approximate bytes of state.
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.shingle.capacity() * 4
+            + self.store.size()
+            + self
+                .members
+                .iter()
+                .map(|m| m.tree.size() + m.sampler.size())
+                .sum::<usize>()
+    }
+
+    fn check_input(&self, point: &[f32]) -> Result<(), String> {
+        if point.len() != self.params.dimensions {
+            return Err(format!(
+                "random cut forest: expected a point of {} values, got {}",
+                self.params.dimensions,
+                point.len()
+            ));
+        }
+        if let Some((i, v)) = point.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(format!(
+                "random cut forest: value {} of the point is {v}; only finite numbers are accepted",
+                i + 1
+            ));
+        }
+        Ok(())
+    }
+
+    /// The shingled point `point` would make (the shingle shifted by one input). With
+    /// `shingle_size` 1 this is `point` itself.
+    fn shingled<'a>(&self, point: &'a [f32], buf: &'a mut Vec<f32>) -> &'a [f32] {
+        if self.params.shingle_size == 1 {
+            return point;
+        }
+        let base = self.params.dimensions;
+        buf.clear();
+        buf.extend_from_slice(&self.shingle[base..]);
+        buf.extend_from_slice(point);
+        buf
+    }
+
+    /// The anomaly score of `point` (one input of `dimensions` values, shingled with the
+    /// previous inputs); 0 while no point has reached the trees. Does not change the forest.
+    pub fn score(&self, point: &[f32]) -> Result<f64, String> {
+        self.check_input(point)?;
+        if self.entries_seen == 0 {
+            return Ok(0.0);
+        }
+        let mut buf = Vec::new();
+        let p = self.shingled(point, &mut buf);
+        // The descent is a chain of dependent loads (one cache miss per level once the
+        // forest outgrows L2); descending LANES trees in lockstep overlaps their misses.
+        const LANES: usize = 8;
+        let mut sum = 0.0;
+        for group in self.members.chunks(LANES) {
+            let mut at = [NIL; LANES];
+            let mut depth = [0u32; LANES];
+            for (k, m) in group.iter().enumerate() {
+                at[k] = m.tree.root();
+            }
+            loop {
+                let mut moved = false;
+                for (k, m) in group.iter().enumerate() {
+                    if at[k] != NIL && !is_leaf(at[k]) {
+                        at[k] = m.tree.step(at[k], p);
+                        depth[k] += 1;
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            for (k, m) in group.iter().enumerate() {
+                if at[k] != NIL {
+                    sum += m.tree.score_from_leaf(at[k], depth[k], p, &self.store);
+                }
+            }
+        }
+        Ok(sum / self.members.len() as f64)
+    }
+
+    /// The score of `point` split per shingled dimension and direction; the parts sum to
+    /// [`Self::score`] (up to rounding). All zeros while no point has reached the trees.
+    pub fn attribution(&self, point: &[f32]) -> Result<DiVector, String> {
+        self.check_input(point)?;
+        let mut out = DiVector::empty(self.dim);
+        if self.entries_seen == 0 {
+            return Ok(out);
+        }
+        let mut buf = Vec::new();
+        let p = self.shingled(point, &mut buf);
+        let mut scratch = AttributionScratch::new(self.dim);
+        for m in &self.members {
+            m.tree
+                .attribution(p, &self.store, &mut scratch, &mut out.high, &mut out.low);
+        }
+        let n = self.members.len() as f64;
+        out.high.iter_mut().for_each(|x| *x /= n);
+        out.low.iter_mut().for_each(|x| *x /= n);
+        Ok(out)
+    }
+
+    /// Adds `point` to the forest (to the shingle, and once it is full, offers the shingled
+    /// point to every tree's reservoir).
+    pub fn update(&mut self, point: &[f32]) -> Result<(), String> {
+        self.check_input(point)?;
+        let base = self.params.dimensions;
+        self.shingle.copy_within(base.., 0);
+        let d = self.dim;
+        self.shingle[d - base..].copy_from_slice(point);
+        self.inputs_seen += 1;
+        if self.inputs_seen < self.params.shingle_size as u64 {
+            return Ok(());
+        }
+        let t = self.entries_seen;
+        let lambda = self.params.time_decay;
+        let mut slot: Option<u32> = None;
+        let Forest {
+            shingle,
+            store,
+            members,
+            ..
+        } = self;
+        let p: &[f32] = shingle;
+        for m in members.iter_mut() {
+            let u = m.rng.next_f64();
+            let weight = if m.sampler.is_full() {
+                match m.sampler.accepts_when_full(u, t, lambda) {
+                    None => continue,
+                    Some(w) => {
+                        if let Some(old) = m.sampler.evict_max() {
+                            m.tree.delete(store.point(old.point), store)?;
+                            store.dec(old.point);
+                        }
+                        w
+                    }
+                }
+            } else {
+                Sampler::weight(u, t, lambda)
+            };
+            let s = match slot {
+                Some(s) => s,
+                None => {
+                    let s = store.alloc(p);
+                    slot = Some(s);
+                    s
+                }
+            };
+            let kept = m.tree.insert(p, s, store, &mut m.rng);
+            store.inc(kept);
+            m.sampler.push(weight, kept);
+        }
+        if let Some(s) = slot {
+            store.release_if_unused(s);
+        }
+        self.entries_seen += 1;
+        Ok(())
+    }
+
+    /// Checks the whole state: every tree's invariants, reservoirs matching trees, and
+    /// reference counts matching reservoirs (tests; also usable after deserialising).
+    pub fn check(&self) -> Result<(), String> {
+        let mut counts = std::collections::HashMap::<u32, u32>::new();
+        for (k, m) in self.members.iter().enumerate() {
+            m.sampler.check()?;
+            let mut leaves = m.tree.check(&self.store)?;
+            let mut entries: Vec<u32> = m.sampler.entries().iter().map(|e| e.point).collect();
+            for e in &entries {
+                *counts.entry(*e).or_default() += 1;
+            }
+            entries.sort_unstable();
+            let mut from_leaves: Vec<u32> = Vec::new();
+            leaves.sort_unstable();
+            for (slot, mass) in leaves {
+                from_leaves.extend(std::iter::repeat_n(slot, mass as usize));
+            }
+            if entries != from_leaves {
+                return Err(format!("tree {k}: reservoir and tree disagree"));
+            }
+        }
+        for (slot, c) in counts {
+            if self.store.refs(slot) != c {
+                return Err(format!(
+                    "slot {slot}: {} references, expected {c}",
+                    self.store.refs(slot)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serde helpers storing floats as their bit patterns (text formats may round).
+pub(crate) mod bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub mod f64_bits {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_u64(v.to_bits())
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            u64::deserialize(d).map(f64::from_bits)
+        }
+    }
+
+    pub mod f32s_bits {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|x| x.to_bits()))
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+            Vec::<u32>::deserialize(d).map(|v| v.into_iter().map(f32::from_bits).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic test data (no rand crate).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            (0..12).map(|_| self.next()).sum::<f64>() - 6.0
+        }
+    }
+
+    fn params(dimensions: usize, shingle_size: usize) -> ForestParams {
+        ForestParams {
+            dimensions,
+            shingle_size,
+            number_of_trees: 50,
+            sample_size: 64,
+            time_decay: 1e-3,
+            seed: 17,
+        }
+    }
+
+    #[test]
+    fn validation_errors() {
+        let ok = params(2, 1);
+        assert!(Forest::try_new(ok).is_ok());
+        for bad in [
+            ForestParams {
+                dimensions: 0,
+                ..ok
+            },
+            ForestParams {
+                shingle_size: 0,
+                ..ok
+            },
+            ForestParams {
+                dimensions: 31,
+                shingle_size: 30,
+                ..ok
+            },
+            ForestParams {
+                number_of_trees: 0,
+                ..ok
+            },
+            ForestParams {
+                number_of_trees: 1001,
+                ..ok
+            },
+            ForestParams {
+                sample_size: 0,
+                ..ok
+            },
+            ForestParams {
+                time_decay: f64::NAN,
+                ..ok
+            },
+            ForestParams {
+                time_decay: -1.0,
+                ..ok
+            },
+        ] {
+            assert!(Forest::try_new(bad).is_err(), "{bad:?}");
+        }
+        let mut f = Forest::try_new(ok).unwrap();
+        assert!(f.update(&[1.0]).is_err());
+        assert!(f.update(&[1.0, f32::NAN]).is_err());
+        assert!(f.score(&[f32::INFINITY, 0.0]).is_err());
+        assert!(f.attribution(&[1.0, 2.0, 3.0]).is_err());
+        assert_eq!(f.inputs_seen(), 0);
+    }
+
+    #[test]
+    fn zero_while_empty_then_positive() {
+        let mut f = Forest::try_new(params(2, 3)).unwrap();
+        for i in 0..3 {
+            assert_eq!(f.score(&[1.0, 2.0]).unwrap(), 0.0);
+            assert_eq!(f.attribution(&[1.0, 2.0]).unwrap().total(), 0.0);
+            f.update(&[i as f32, 1.0]).unwrap();
+        }
+        // Shingle 3: the third input is the first point the trees see.
+        assert_eq!(f.entries_seen(), 1);
+        assert_eq!(f.inputs_seen(), 3);
+        assert!(f.score(&[7.0, 7.0]).unwrap() > 0.0);
+    }
+
+    /// Every tree, reservoir and reference count stays consistent through fill-up, steady
+    /// state with evictions, and duplicates.
+    #[test]
+    fn state_stays_consistent() {
+        let mut rng = Lcg(3);
+        let mut f = Forest::try_new(ForestParams {
+            sample_size: 32,
+            number_of_trees: 10,
+            time_decay: 0.01,
+            ..params(2, 2)
+        })
+        .unwrap();
+        for i in 0..3000 {
+            let p = [(rng.next() * 5.0).floor() as f32, rng.normal() as f32];
+            f.update(&p).unwrap();
+            if i % 97 == 0 {
+                f.check().unwrap();
+            }
+        }
+        f.check().unwrap();
+        // The store holds only referenced points.
+        assert!(f.store.live() <= 10 * 32);
+    }
+
+    #[test]
+    fn attributions_sum_to_the_score_and_point_the_right_way() {
+        let mut rng = Lcg(5);
+        let mut f = Forest::try_new(params(3, 1)).unwrap();
+        for _ in 0..500 {
+            let p = [
+                rng.normal() as f32,
+                rng.normal() as f32,
+                rng.normal() as f32,
+            ];
+            f.update(&p).unwrap();
+        }
+        let mut probes = vec![[0.0f32, 9.0, 0.0], [0.0, 0.0, -9.0], [0.1, 0.2, 0.3]];
+        // A duplicate of a sampled point takes the shadow-box path.
+        probes.push({
+            let s = f.store.point(f.members[0].sampler.entries()[0].point);
+            [s[0], s[1], s[2]]
+        });
+        for p in &probes {
+            let s = f.score(p).unwrap();
+            let a = f.attribution(p).unwrap();
+            assert!(
+                (a.total() - s).abs() <= 1e-9 * s.max(1e-12),
+                "{p:?}: {} vs {s}",
+                a.total()
+            );
+        }
+        let a = f.attribution(&[0.0, 9.0, 0.0]).unwrap();
+        assert!(a.high[1] > 0.8 * a.total(), "{a:?}");
+        let a = f.attribution(&[0.0, 0.0, -9.0]).unwrap();
+        assert!(a.low[2] > 0.8 * a.total(), "{a:?}");
+    }
+
+    #[test]
+    fn outliers_score_highest() {
+        for dims in [1usize, 4] {
+            let mut rng = Lcg(7 + dims as u64);
+            let mut f = Forest::try_new(params(dims, 1)).unwrap();
+            let outliers: Vec<usize> = (0..20).map(|i| 300 + i * 85).collect();
+            let mut scores = Vec::new();
+            for i in 0..2000 {
+                let mut p: Vec<f32> = (0..dims).map(|_| 10.0 + rng.normal() as f32).collect();
+                if outliers.contains(&i) {
+                    p[i % dims] += if i % 2 == 0 { 12.0 } else { -12.0 };
+                }
+                scores.push((f.score(&p).unwrap(), i));
+                f.update(&p).unwrap();
+            }
+            scores.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let hits = scores[..20]
+                .iter()
+                .filter(|s| outliers.contains(&s.1))
+                .count();
+            assert!(hits >= 18, "dims {dims}: {hits}/20");
+        }
+    }
+
+    #[test]
+    fn shingled_pattern_break_scores_highest() {
+        let mut f = Forest::try_new(ForestParams {
+            number_of_trees: 50,
+            sample_size: 128,
+            ..params(1, 4)
+        })
+        .unwrap();
+        let period = 20usize;
+        let broken = 1500..1500 + period;
+        let mut best = (0.0, 0usize);
+        for i in 0..2500usize {
+            let phase = (i % period) as f64 / period as f64 * std::f64::consts::TAU;
+            // One broken period: the wave runs backwards (same values, wrong order).
+            let v = if broken.contains(&i) {
+                -phase.sin()
+            } else {
+                phase.sin()
+            } as f32;
+            let s = f.score(&[v]).unwrap();
+            if i > 500 && s > best.0 {
+                best = (s, i);
+            }
+            f.update(&[v]).unwrap();
+        }
+        assert!(
+            broken.contains(&best.1) || best.1 < broken.end + 4,
+            "highest score at {} ({})",
+            best.1,
+            best.0
+        );
+    }
+
+    #[test]
+    fn same_seed_same_scores_and_serde_round_trip() {
+        let mut rng = Lcg(9);
+        let data: Vec<[f32; 2]> = (0..1500)
+            .map(|_| [rng.normal() as f32, (rng.next() * 3.0) as f32])
+            .collect();
+        let mut a = Forest::try_new(params(2, 2)).unwrap();
+        let mut b = Forest::try_new(params(2, 2)).unwrap();
+        let mut restored: Option<Forest> = None;
+        for (i, p) in data.iter().enumerate() {
+            let sa = a.score(p).unwrap();
+            assert_eq!(sa.to_bits(), b.score(p).unwrap().to_bits(), "row {i}");
+            if let Some(r) = restored.as_mut() {
+                assert_eq!(
+                    sa.to_bits(),
+                    r.score(p).unwrap().to_bits(),
+                    "restored, row {i}"
+                );
+                r.update(p).unwrap();
+            }
+            a.update(p).unwrap();
+            b.update(p).unwrap();
+            if i == 700 {
+                let json = serde_json::to_string(&a).unwrap();
+                let r: Forest = serde_json::from_str(&json).unwrap();
+                assert_eq!(r, a);
+                r.check().unwrap();
+                restored = Some(r);
+            }
+        }
+        assert_eq!(restored.unwrap(), a);
+        let other = Forest::try_new(ForestParams {
+            seed: 18,
+            ..params(2, 2)
+        })
+        .unwrap();
+        assert_ne!(other.members[0].rng, a.members[0].rng);
+    }
+
+    #[test]
+    fn size_grows_with_the_sample() {
+        let mut f = Forest::try_new(params(4, 1)).unwrap();
+        let empty = f.size();
+        let mut rng = Lcg(1);
+        for _ in 0..200 {
+            let p: Vec<f32> = (0..4).map(|_| rng.normal() as f32).collect();
+            f.update(&p).unwrap();
+        }
+        // Trees preallocate their arenas; the store grows with the sampled points.
+        assert!(f.size() > empty + 64 * 4 * 4, "{} vs {empty}", f.size());
+        // At least the 50 trees' boxes (63 nodes × 2 × 4 f32) and leaves.
+        assert!(f.size() > 50 * 63 * 2 * 4 * 4, "{}", f.size());
+    }
+}
