@@ -1,8 +1,8 @@
 //! Anomaly detection throughput: records/s on one core for RANDOM_CUT_FOREST with 100 trees ×
 //! 256 samples on 1, 4 and 30 dimensions, and for HOTSPOTS (Example J's 1000, 0.2, 17) on 2
 //! dimensions — each the model alone and through the streaming operator (the table function
-//! over a replay stream), next to a DataFusion batch reference on the same data, with the
-//! allocator peak.
+//! over a replay stream), next to a DataFusion batch reference on the same data and, for RCF,
+//! `krcflib` (the Rust port of AWS's library) with the same options, with the allocator peak.
 //!
 //! ```text
 //! cargo run --release -p datafusion-stream-benches --bin rcf_bench -- [--records N] [--dims 1,4,30]
@@ -11,6 +11,7 @@
 //!
 //! ```text
 //!  generated points (before the baseline) ─┬─► reference: DataFusion batch, SELECT * over a MemTable
+//!                                          ├─► krcflib:   RCFMedium score + update, per record (RCF only)
 //!                                          ├─► model:     RcfModel::score_and_update / HotspotsModel::push, per record
 //!                                          └─► operator:  SELECT * FROM random_cut_forest('s', T, S) | hotspots('s', ..)
 //!                                                         on a current-thread runtime, drained
@@ -28,7 +29,7 @@ use std::time::Instant;
 use datafusion::arrow::array::{ArrayRef, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion_stream::anomaly::hotspots::{HotspotsModel, HotspotsParams};
@@ -41,6 +42,7 @@ use datafusion_stream::{
 use datafusion_stream_benches::alloc::{self, CountingAlloc};
 use datafusion_stream_benches::gen::SplitMix64;
 use futures::StreamExt;
+use rcflib::rcf::{AugmentedRCF, RCFBuilder, RCFOptionsBuilder};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -137,6 +139,39 @@ async fn reference(input: &[RecordBatch]) -> Result<usize> {
     Ok(out.iter().map(|b| b.num_rows()).sum())
 }
 
+/// `krcflib` with the options `RcfModel` used when it wrapped it: score (0 while learning),
+/// then update, per record.
+fn krcflib(p: &[f64], dims: usize, params: &RcfParams) -> Result<usize> {
+    fn err(e: impl std::fmt::Display) -> DataFusionError {
+        DataFusionError::Execution(format!("krcflib: {e}"))
+    }
+    let mut builder = RCFBuilder::new(dims, params.shingle_size);
+    builder
+        .tree_capacity(params.sub_sample_size)
+        .number_of_trees(params.number_of_trees)
+        .time_decay(1.0 / params.time_decay as f64)
+        .random_seed(params.seed)
+        .internal_shingling(true)
+        .parallel_enabled(false)
+        .output_after(0)
+        .initial_accept_fraction(1.0);
+    let mut forest = builder.build_medium_simple::<u64>().map_err(err)?;
+    let mut point = vec![0f32; dims];
+    let mut sum = 0.0;
+    let records = p.len() / dims;
+    for r in 0..records {
+        for (x, v) in point.iter_mut().zip(&p[r * dims..(r + 1) * dims]) {
+            *x = *v as f32;
+        }
+        if r >= params.sub_sample_size {
+            sum += forest.score(&point).map_err(err)?;
+        }
+        forest.update(&point, 0).map_err(err)?;
+    }
+    std::hint::black_box(sum);
+    Ok(records)
+}
+
 /// Times `f` and prints one line; fails if it returned another number of rows.
 fn measure(
     path: &str,
@@ -205,6 +240,7 @@ fn main() -> Result<()> {
         measure("batch reference", d, records, || {
             rt.block_on(reference(&input))
         })?;
+        measure("krcflib model", d, records, || krcflib(&p, d, &params))?;
         measure("rcf model", d, records, || {
             let mut m = RcfModel::try_new(params, d)?;
             let mut sum = 0.0;

@@ -1269,26 +1269,4 @@ mod tests {
         let err = serde_json::from_str::<HotspotsModel>(&bad).unwrap_err();
         assert!(err.to_string().contains("windowSize"), "{err}");
     }
-
-    /// Rough speed of the 2-D window-1000 case (printed, not asserted: this is a debug build;
-    /// release is ~10-30x faster).
-    #[test]
-    fn rough_speed() {
-        let mut rng = Rng(5);
-        let points: Vec<[f64; 2]> = (0..6000).map(|_| blobs_point(&mut rng)).collect();
-        let mut model = HotspotsModel::try_new(DOCS, 2).unwrap();
-        for p in &points[..1000] {
-            model.update(p).unwrap();
-        }
-        let start = std::time::Instant::now();
-        let mut bytes = 0;
-        for p in &points[1000..] {
-            bytes += model.update(p).unwrap().len();
-        }
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "HOTSPOTS 2-D, window 1000, 20% in two blobs: {:.0} rows/s ({bytes} JSON bytes)",
-            5000.0 / secs
-        );
-    }
 }

@@ -50,6 +50,7 @@
 //! `MemoryReservation`. Metrics: `input_rows`, `rows_scored`, `error_rows`, `output_rows`.
 
 pub mod exec;
+pub mod forest;
 pub mod hotspots;
 pub mod logical;
 pub mod planner;

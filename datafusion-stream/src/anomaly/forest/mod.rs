@@ -126,7 +126,9 @@ impl ForestParams {
 /// below (`low`) the model's data in that dimension. All parts sum to the score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiVector {
+    /// Per shingled dimension: the part due to the point lying above the data.
     pub high: Vec<f64>,
+    /// Per shingled dimension: the part due to the point lying below the data.
     pub low: Vec<f64>,
 }
 
