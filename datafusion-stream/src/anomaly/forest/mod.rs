@@ -274,9 +274,13 @@ impl Forest {
                 let mut moved = false;
                 for (k, m) in group.iter().enumerate() {
                     if at[k] != NIL && !is_leaf(at[k]) {
-                        at[k] = m.tree.step(at[k], p);
+                        let up = at[k];
+                        at[k] = m.tree.step(up, p);
                         depth[k] += 1;
                         moved = true;
+                        if is_leaf(at[k]) {
+                            m.tree.prefetch_for_score(at[k], up);
+                        }
                     }
                 }
                 if !moved {

@@ -28,7 +28,12 @@ fn speed(records: usize) {
     println!(
         "|------|---------|--------------|---------------|--------------|-----------|----------|"
     );
-    for dims in [1usize, 4, 30] {
+    // RCF_DIMS=1,4 restricts the table to those dimensions.
+    let dims_list: Vec<usize> = match std::env::var("RCF_DIMS") {
+        Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![1, 4, 30],
+    };
+    for dims in dims_list {
         let (pts, _) = noise_with_outliers(records, dims, 1000, 1);
         let c = Config::kda(dims, 1);
         let mut o = ours(c);
@@ -61,8 +66,9 @@ fn speed(records: usize) {
             );
         }
         eprintln!(
-            "  (checksums {:.3} / {:.3}; ours state {} bytes, krcflib {} bytes)",
+            "  (checksums {:.3} [bits {:016x}] / {:.3}; ours state {} bytes, krcflib {} bytes)",
             ro.3,
+            ro.3.to_bits(),
             rk.3,
             o.0.size(),
             {
