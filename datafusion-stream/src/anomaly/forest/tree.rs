@@ -590,18 +590,27 @@ impl Tree {
             return 0.0;
         }
         let (j, depth) = self.descend(p);
-        self.score_from_leaf(j as u32 | LEAF, depth, p, store)
+        let par = self.leaf(j)[LPARENT];
+        self.score_from_leaf(j as u32 | LEAF, par, depth, p, store)
     }
 
     /// The score of `p` given the leaf reference where it falls and that leaf's depth (the
     /// walk back up to the root; see [`Self::score`]).
     #[inline]
-    pub fn score_from_leaf(&self, r: u32, leaf_depth: u32, p: &[f32], store: &PointStore) -> f64 {
-        let leaf = self.leaf(leaf_index(r));
+    /// `par` is the leaf's parent (NIL for a root leaf), known from the descent: the walk up
+    /// does not wait for the leaf's record, which it only reads for a possible duplicate.
+    pub fn score_from_leaf(
+        &self,
+        r: u32,
+        par: u32,
+        leaf_depth: u32,
+        p: &[f32],
+        store: &PointStore,
+    ) -> f64 {
         let d = self.dim;
         let mut score = unseen_score(leaf_depth);
         let mut depth = leaf_depth;
-        let mut a = leaf[LPARENT];
+        let mut a = par;
         // Whether `p` may still equal the leaf's point: only if it lies inside the parent's
         // box (which contains the leaf). Checking the box first usually spares the load of
         // the stored point, a cache miss.
@@ -625,8 +634,11 @@ impl Tree {
             score = (1.0 - q) * score + q * unseen_score(depth);
             a = rec[PARENT];
         }
-        if may_be_duplicate && store.point(leaf[SLOT]) == p {
-            return seen_score(leaf_depth, leaf[LMASS], self.mass) * self.norm;
+        if may_be_duplicate {
+            let leaf = self.leaf(leaf_index(r));
+            if store.point(leaf[SLOT]) == p {
+                return seen_score(leaf_depth, leaf[LMASS], self.mass) * self.norm;
+            }
         }
         score * self.norm
     }
