@@ -267,8 +267,6 @@ impl Forest {
         for group in self.members.chunks(LANES) {
             let mut at = [NIL; LANES];
             let mut depth = [0u32; LANES];
-            // The internal node each lane came from: its leaf's parent once it stops.
-            let mut parent = [NIL; LANES];
             for (k, m) in group.iter().enumerate() {
                 at[k] = m.tree.root();
             }
@@ -276,14 +274,9 @@ impl Forest {
                 let mut moved = false;
                 for (k, m) in group.iter().enumerate() {
                     if at[k] != NIL && !is_leaf(at[k]) {
-                        let up = at[k];
-                        parent[k] = up;
-                        at[k] = m.tree.step(up, p);
+                        at[k] = m.tree.step(at[k], p);
                         depth[k] += 1;
                         moved = true;
-                        if is_leaf(at[k]) {
-                            m.tree.prefetch_for_score(at[k], up);
-                        }
                     }
                 }
                 if !moved {
@@ -292,9 +285,7 @@ impl Forest {
             }
             for (k, m) in group.iter().enumerate() {
                 if at[k] != NIL {
-                    sum += m
-                        .tree
-                        .score_from_leaf(at[k], parent[k], depth[k], p, &self.store);
+                    sum += m.tree.score_from_leaf(at[k], depth[k], p, &self.store);
                 }
             }
         }

@@ -1,10 +1,9 @@
 //! A random cut tree in a flat arena, with every internal node's bounding box cached.
 //!
 //! ```text
-//!  cuts: Vec<Cut>, 16 bytes per internal node i: [ left | right | cut_dim | cut_value ]
-//!  nodes: Vec<u32>, one record of 4 + 2d words per internal node i, at i·(4 + 2d):
-//!    [ parent | mass | range (f64, 2 words) | min_0 .. min_d-1 | max_0 .. max_d-1 ]
-//!                                                       (f32/f64 kept as bit patterns)
+//!  nodes: Vec<u32>, one record of 8 + 2d words per internal node i, at i·(8 + 2d):
+//!    [ left | right | parent | cut_dim | cut_value | mass | range (f64, 2 words) |
+//!      min_0 .. min_d-1 | max_0 .. max_d-1 ]            (f32/f64 kept as bit patterns)
 //!  leaves: Vec<u32>, one record of 3 words per leaf j: [ point store slot | mass | parent ]
 //!  a child reference is `i` (internal) or `j | LEAF`; NIL = no node; free lists reuse slots
 //! ```
@@ -42,37 +41,16 @@ use super::store::PointStore;
 pub(crate) const NIL: u32 = u32::MAX;
 const LEAF: u32 = 1 << 31;
 
-// Words of an internal node's record (its cut and children are in `Tree::cuts`).
-const PARENT: usize = 0;
-const MASS: usize = 1;
-const RANGE_LO: usize = 2;
-const RANGE_HI: usize = 3;
-const HEADER: usize = 4;
-
-/// What the descent reads at internal node `i`: its cut and children, 16 bytes, four to a
-/// cache line, in an array of their own (`Tree::cuts[i]`) so a descent touches few lines
-/// (the 100 trees' descent arrays fit in L2, the full records do not).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[repr(C, align(16))]
-struct Cut {
-    left: u32,
-    right: u32,
-    dim: u32,
-    /// The cut value's f32 bit pattern.
-    value: u32,
-}
-
-impl Cut {
-    /// The child on `p`'s side of the cut.
-    #[inline]
-    fn child(&self, p: &[f32]) -> u32 {
-        if p[self.dim as usize] <= f(self.value) {
-            self.left
-        } else {
-            self.right
-        }
-    }
-}
+// Words of an internal node's record.
+const LEFT: usize = 0;
+const RIGHT: usize = 1;
+const PARENT: usize = 2;
+const DIM: usize = 3;
+const CUT: usize = 4;
+const MASS: usize = 5;
+const RANGE_LO: usize = 6;
+const RANGE_HI: usize = 7;
+const HEADER: usize = 8;
 
 // Words of a leaf's record.
 const SLOT: usize = 0;
@@ -213,20 +191,6 @@ fn separates(min_k: f32, max_k: f32, p_k: f32, c: f32) -> bool {
     (p_k <= c && c < min_k) || (max_k <= c && c < p_k)
 }
 
-/// Hints the CPU to load the cache line holding `x[0]` (no effect on results).
-#[inline(always)]
-fn prefetch(x: &[u32]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` only hints the cache; it never faults and reads nothing into the
-    // program, and the pointer comes from a live slice. (The `sse` feature it needs is part of
-    // the x86_64 baseline.)
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(x.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
-}
-
 /// One random cut tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
@@ -240,8 +204,6 @@ pub struct Tree {
     #[serde(with = "bits::f64_bits")]
     norm: f64,
     nodes: Vec<u32>,
-    /// Cut and children of internal node `i` (see [`Cut`]).
-    cuts: Vec<Cut>,
     free_nodes: Vec<u32>,
     leaves: Vec<u32>,
     free_leaves: Vec<u32>,
@@ -258,7 +220,6 @@ impl Tree {
             mass: 0,
             norm: 0.0,
             nodes,
-            cuts: Vec::with_capacity(capacity.saturating_sub(1)),
             free_nodes: Vec::new(),
             leaves: Vec::with_capacity(capacity * LEAF_WORDS),
             free_leaves: Vec::new(),
@@ -334,11 +295,11 @@ impl Tree {
             self.root = new;
             return;
         }
-        let c = &mut self.cuts[up as usize];
-        if c.left == old {
-            c.left = new;
+        let rec = self.rec_mut(up);
+        if rec[LEFT] == old {
+            rec[LEFT] = new;
         } else {
-            c.right = new;
+            rec[RIGHT] = new;
         }
     }
 
@@ -359,8 +320,7 @@ impl Tree {
             Some(n) => n,
             None => {
                 self.nodes.resize(self.nodes.len() + self.stride, 0);
-                self.cuts.push(Cut::default());
-                (self.cuts.len() - 1) as u32
+                (self.nodes.len() / self.stride - 1) as u32
             }
         }
     }
@@ -434,8 +394,13 @@ impl Tree {
                 }
                 set_range(rec, range);
             }
-            self.rec_mut(r)[MASS] += 1;
-            r = self.cuts[r as usize].child(p);
+            let rec = self.rec_mut(r);
+            rec[MASS] += 1;
+            r = if p[rec[DIM] as usize] <= f(rec[CUT]) {
+                rec[LEFT]
+            } else {
+                rec[RIGHT]
+            };
         }
     }
 
@@ -457,14 +422,12 @@ impl Tree {
             rec[HEADER + d + i] = hi.to_bits();
             range += (hi - lo) as f64;
         }
-        self.cuts[n as usize] = Cut {
-            left,
-            right,
-            dim: k as u32,
-            value: c.to_bits(),
-        };
         let rec = self.rec_mut(n);
+        rec[LEFT] = left;
+        rec[RIGHT] = right;
         rec[PARENT] = up;
+        rec[DIM] = k as u32;
+        rec[CUT] = c.to_bits();
         rec[MASS] = mass;
         set_range(rec, range);
         self.set_parent(r, n);
@@ -477,7 +440,12 @@ impl Tree {
         let mut r = self.root;
         let mut depth = 0u32;
         while !is_leaf(r) {
-            r = self.cuts[r as usize].child(p);
+            let rec = self.rec(r);
+            r = if p[rec[DIM] as usize] <= f(rec[CUT]) {
+                rec[LEFT]
+            } else {
+                rec[RIGHT]
+            };
             depth += 1;
         }
         (leaf_index(r), depth)
@@ -514,9 +482,13 @@ impl Tree {
             return Ok(slot);
         }
         let me = j as u32 | LEAF;
-        let pc = self.cuts[par as usize];
-        let sibling = if pc.left == me { pc.right } else { pc.left };
-        let grand = self.rec(par)[PARENT];
+        let prec = self.rec(par);
+        let sibling = if prec[LEFT] == me {
+            prec[RIGHT]
+        } else {
+            prec[LEFT]
+        };
+        let grand = prec[PARENT];
         self.set_parent(sibling, grand);
         self.replace_child(grand, par, sibling);
         self.free_nodes.push(par);
@@ -526,7 +498,7 @@ impl Tree {
         let mut a = grand;
         while a != NIL {
             if fix {
-                let Cut { left, right, .. } = self.cuts[a as usize];
+                let (left, right) = (self.rec(a)[LEFT], self.rec(a)[RIGHT]);
                 let mut changed = false;
                 let mut range = 0.0f64;
                 for i in 0..d {
@@ -563,22 +535,11 @@ impl Tree {
     /// One step of the descent from internal node `r` (not a leaf, not NIL).
     #[inline]
     pub fn step(&self, r: u32, p: &[f32]) -> u32 {
-        self.cuts[r as usize].child(p)
-    }
-
-    /// Asks the CPU to start loading what [`Self::score_from_leaf`] reads first for leaf
-    /// reference `r` (a leaf) whose parent is internal node `par`: the leaf's record and the
-    /// parent's record (box, range), so those misses overlap with the other trees' descents.
-    #[inline]
-    pub fn prefetch_for_score(&self, r: u32, par: u32) {
-        let j = leaf_index(r);
-        if let Some(leaf) = self.leaves.get(j * LEAF_WORDS..(j + 1) * LEAF_WORDS) {
-            prefetch(leaf);
-        }
-        let s = par as usize * self.stride;
-        if let Some(rec) = self.nodes.get(s..s + self.stride) {
-            prefetch(rec);
-            prefetch(&rec[rec.len() - 1..]);
+        let rec = self.rec(r);
+        if p[rec[DIM] as usize] <= f(rec[CUT]) {
+            rec[LEFT]
+        } else {
+            rec[RIGHT]
         }
     }
 
@@ -590,27 +551,18 @@ impl Tree {
             return 0.0;
         }
         let (j, depth) = self.descend(p);
-        let par = self.leaf(j)[LPARENT];
-        self.score_from_leaf(j as u32 | LEAF, par, depth, p, store)
+        self.score_from_leaf(j as u32 | LEAF, depth, p, store)
     }
 
     /// The score of `p` given the leaf reference where it falls and that leaf's depth (the
     /// walk back up to the root; see [`Self::score`]).
     #[inline]
-    /// `par` is the leaf's parent (NIL for a root leaf), known from the descent: the walk up
-    /// does not wait for the leaf's record, which it only reads for a possible duplicate.
-    pub fn score_from_leaf(
-        &self,
-        r: u32,
-        par: u32,
-        leaf_depth: u32,
-        p: &[f32],
-        store: &PointStore,
-    ) -> f64 {
+    pub fn score_from_leaf(&self, r: u32, leaf_depth: u32, p: &[f32], store: &PointStore) -> f64 {
+        let leaf = self.leaf(leaf_index(r));
         let d = self.dim;
         let mut score = unseen_score(leaf_depth);
         let mut depth = leaf_depth;
-        let mut a = par;
+        let mut a = leaf[LPARENT];
         // Whether `p` may still equal the leaf's point: only if it lies inside the parent's
         // box (which contains the leaf). Checking the box first usually spares the load of
         // the stored point, a cache miss.
@@ -634,11 +586,8 @@ impl Tree {
             score = (1.0 - q) * score + q * unseen_score(depth);
             a = rec[PARENT];
         }
-        if may_be_duplicate {
-            let leaf = self.leaf(leaf_index(r));
-            if store.point(leaf[SLOT]) == p {
-                return seen_score(leaf_depth, leaf[LMASS], self.mass) * self.norm;
-            }
+        if may_be_duplicate && store.point(leaf[SLOT]) == p {
+            return seen_score(leaf_depth, leaf[LMASS], self.mass) * self.norm;
         }
         score * self.norm
     }
@@ -689,8 +638,11 @@ impl Tree {
             let rec = self.rec(a);
             let prob = if duplicate {
                 // The shadow box: the ancestors' boxes without the duplicate's leaf.
-                let c = &self.cuts[a as usize];
-                let sibling = if c.left == child { c.right } else { c.left };
+                let sibling = if rec[LEFT] == child {
+                    rec[RIGHT]
+                } else {
+                    rec[LEFT]
+                };
                 for i in 0..d {
                     let (lo, hi) = self.bounds(sibling, store, i);
                     if !shadow_set || lo < w.min[i] {
@@ -800,16 +752,15 @@ impl Tree {
                 return Ok((q.clone(), q, leaf[LMASS]));
             }
             let rec = t.rec(r);
-            let cut = t.cuts[r as usize];
-            for c in [cut.left, cut.right] {
+            for c in [rec[LEFT], rec[RIGHT]] {
                 if t.parent_of(c) != r {
                     return Err(format!("bad parent link under {r}"));
                 }
             }
-            let (lmin, lmax, lm) = walk(t, cut.left, store, leaves)?;
-            let (rmin, rmax, rm) = walk(t, cut.right, store, leaves)?;
-            let k = cut.dim as usize;
-            if !(lmax[k] <= f(cut.value) && rmin[k] > f(cut.value)) {
+            let (lmin, lmax, lm) = walk(t, rec[LEFT], store, leaves)?;
+            let (rmin, rmax, rm) = walk(t, rec[RIGHT], store, leaves)?;
+            let k = rec[DIM] as usize;
+            if !(lmax[k] <= f(rec[CUT]) && rmin[k] > f(rec[CUT])) {
                 return Err(format!("cut of node {r} does not separate its children"));
             }
             let min: Vec<f32> = lmin.iter().zip(&rmin).map(|(a, b)| a.min(*b)).collect();
