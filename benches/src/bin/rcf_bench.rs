@@ -12,7 +12,7 @@
 //! ```text
 //!  generated points (before the baseline) ─┬─► reference: DataFusion batch, SELECT * over a MemTable
 //!                                          ├─► krcflib:   RCFMedium score + update, per record (RCF only)
-//!                                          ├─► model:     RcfModel::score_and_update / HotspotsModel::push, per record
+//!                                          ├─► model:     RcfModel::score_and_update / HotspotsModel::update, per record
 //!                                          └─► operator:  SELECT * FROM random_cut_forest('s', T, S) | hotspots('s', ..)
 //!                                                         on a current-thread runtime, drained
 //! ```
@@ -268,7 +268,7 @@ fn main() -> Result<()> {
             let mut m = HotspotsModel::try_new(hot, d)?;
             let mut len = 0;
             for r in 0..records {
-                len += m.push(&p[r * d..(r + 1) * d])?.len();
+                len += m.update(&p[r * d..(r + 1) * d])?.len();
             }
             std::hint::black_box(len);
             Ok(records)

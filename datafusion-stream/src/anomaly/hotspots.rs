@@ -347,15 +347,11 @@ impl HotspotsModel {
     }
 
     /// Adds `point` (evicting the oldest point once the window holds `windowSize` points) and
-    /// returns the `HOTSPOTS_RESULT` JSON of the window that now ends with `point`.
+    /// returns the `HOTSPOTS_RESULT` JSON of the window that now ends with `point` (the cached
+    /// string, not a copy).
     ///
     /// Errors (model unchanged): wrong number of coordinates, or a NaN / infinite coordinate.
-    pub fn update(&mut self, point: &[f64]) -> Result<String> {
-        self.push(point).map(str::to_owned)
-    }
-
-    /// [`Self::update`] without copying the result: returns the cached JSON.
-    pub fn push(&mut self, point: &[f64]) -> Result<&str> {
+    pub fn update(&mut self, point: &[f64]) -> Result<&str> {
         check_point(point, self.dims)?;
         let mut changed = false;
         if self.len == self.params.window_size {
@@ -1055,7 +1051,7 @@ mod tests {
     fn bad_points_are_errors_and_leave_the_model_unchanged() {
         let mut model = HotspotsModel::try_new(params(100, 1.0, 2), 2).unwrap();
         model.update(&[0.0, 0.0]).unwrap();
-        let before = model.update(&[0.5, 0.0]).unwrap();
+        let before = model.update(&[0.5, 0.0]).unwrap().to_owned();
         assert_eq!(
             model.update(&[1.0, f64::NAN]).unwrap_err().to_string(),
             "Execution error: HOTSPOTS: value NaN in dimension 1 (0-based numeric column) is \
@@ -1211,7 +1207,7 @@ mod tests {
                 if window.len() > p.window_size {
                     window.remove(0);
                 }
-                let json = model.update(&point).unwrap();
+                let json = model.update(&point).unwrap().to_owned();
                 assert_eq!(
                     model.hotspots(),
                     reference(&window, &p).as_slice(),

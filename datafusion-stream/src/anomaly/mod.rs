@@ -292,7 +292,7 @@ impl RowModel for HotspotsRowModel {
     fn process(&mut self, points: &[f64], dims: usize, rows: usize) -> Result<Vec<ArrayRef>> {
         let mut json = StringBuilder::with_capacity(rows, rows * 32);
         for point in points.chunks_exact(dims).take(rows) {
-            json.append_value(self.model.push(point)?);
+            json.append_value(self.model.update(point)?);
         }
         Ok(vec![Arc::new(json.finish())])
     }
