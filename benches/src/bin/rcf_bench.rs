@@ -13,6 +13,7 @@
 //!  generated points (before the baseline) ─┬─► reference: DataFusion batch, SELECT * over a MemTable
 //!                                          ├─► krcflib:   RCFMedium score + update, per record (RCF only)
 //!                                          ├─► model:     RcfModel::score_and_update / HotspotsModel::update, per record
+//!                                          ├─► batched:   RcfModel::score_and_update_all, 1024 records per call (RCF only)
 //!                                          └─► operator:  SELECT * FROM random_cut_forest('s', T, S) | hotspots('s', ..)
 //!                                                         on a current-thread runtime, drained
 //! ```
@@ -246,6 +247,15 @@ fn main() -> Result<()> {
             let mut sum = 0.0;
             for r in 0..records {
                 sum += m.score_and_update(&p[r * d..(r + 1) * d])?;
+            }
+            std::hint::black_box(sum);
+            Ok(records)
+        })?;
+        measure("rcf model batched", d, records, || {
+            let mut m = RcfModel::try_new(params, d)?;
+            let mut sum = 0.0;
+            for chunk in p.chunks(1024 * d) {
+                sum += m.score_and_update_all(chunk)?.iter().sum::<f64>();
             }
             std::hint::black_box(sum);
             Ok(records)

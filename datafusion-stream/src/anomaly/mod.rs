@@ -242,18 +242,13 @@ impl RowModel for RcfRowModel {
     }
 
     fn process(&mut self, points: &[f64], dims: usize, rows: usize) -> Result<Vec<ArrayRef>> {
-        let mut scores = Vec::with_capacity(rows);
         match &self.explain {
             None => {
-                for r in 0..rows {
-                    scores.push(
-                        self.model
-                            .score_and_update(&points[r * dims..(r + 1) * dims])?,
-                    );
-                }
+                let scores = self.model.score_and_update_all(&points[..rows * dims])?;
                 Ok(vec![Arc::new(Float64Array::from(scores))])
             }
             Some(explainer) => {
+                let mut scores = Vec::with_capacity(rows);
                 let mut json = StringBuilder::with_capacity(rows, rows * 64 * dims);
                 let mut text = String::new();
                 for r in 0..rows {

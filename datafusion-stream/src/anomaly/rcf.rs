@@ -7,6 +7,8 @@
 //!                                                          │ no : forest.score / attribution
 //!                                                          ▼
 //!                                                   forest.update(point)   (always)
+//!  a batch of rows: score_and_update_all ──► forest.score_then_update (same scores, tree
+//!                   by tree) ──► the rows still in the learning phase get 0
 //!  state: RcfModel { params, dimensions, records_seen,
 //!                    forest: forest::Forest (trees = reservoir samples + cut trees,
 //!                            shared point store, internal shingle buffer) }   ── serde
@@ -219,13 +221,15 @@ impl RcfModel {
         }
         self.scratch.clear();
         for (i, v) in point.iter().enumerate() {
-            if !v.is_finite() {
+            let x = *v as f32;
+            if !x.is_finite() {
                 return exec_err!(
-                    "random cut forest: value {} of the point is {v}; only finite numbers can be scored",
+                    "random cut forest: value {} of the point is {v:?}; only finite numbers within \
+                     the range of a 32-bit float can be scored",
                     i + 1
                 );
             }
-            self.scratch.push(*v as f32);
+            self.scratch.push(x);
         }
         Ok(())
     }
@@ -254,6 +258,44 @@ impl RcfModel {
         };
         self.update()?;
         Ok(score)
+    }
+
+    /// Scores each point of `points` (`dimensions` values per point, in arrival order)
+    /// against the model as it stands just before that point, then adds it: the same scores
+    /// and state as [`Self::score_and_update`] per point (bit for bit), computed tree by tree
+    /// by [`Forest::score_then_update`], which is faster. A point with a non-finite value
+    /// rejects the whole call and changes nothing.
+    pub fn score_and_update_all(&mut self, points: &[f64]) -> Result<Vec<f64>> {
+        let dims = self.dimensions;
+        if !points.len().is_multiple_of(dims) {
+            return exec_err!(
+                "random cut forest: expected points of {dims} values, got {} values in all",
+                points.len()
+            );
+        }
+        let mut values = Vec::with_capacity(points.len());
+        for (i, v) in points.iter().enumerate() {
+            let x = *v as f32;
+            if !x.is_finite() {
+                return exec_err!(
+                    "random cut forest: value {} of point {} is {v:?}; only finite numbers within \
+                     the range of a 32-bit float can be scored",
+                    i % dims + 1,
+                    i / dims + 1
+                );
+            }
+            values.push(x);
+        }
+        let mut scores = self
+            .forest
+            .score_then_update(&values)
+            .map_err(|e| model_err("score", e))?;
+        // KDA: the first sub_sample_size records score 0.
+        let learning = (self.params.sub_sample_size as u64).saturating_sub(self.records_seen);
+        let learning = learning.min(scores.len() as u64) as usize;
+        scores[..learning].iter_mut().for_each(|s| *s = 0.0);
+        self.records_seen += scores.len() as u64;
+        Ok(scores)
     }
 
     /// Scores `point` with one [`Attribution`] per value, then adds it. The score is the sum
@@ -424,6 +466,37 @@ mod tests {
     fn outliers_have_the_top_scores_4d() {
         let p = precision(4);
         assert!(p >= 0.9, "precision {p}");
+    }
+
+    #[test]
+    fn scoring_a_batch_is_scoring_point_by_point() {
+        let mut rng = Lcg::new(3);
+        let points: Vec<f64> = (0..3 * 700).map(|_| rng.normal()).collect();
+        let mut one = small(3);
+        let expected: Vec<f64> = points
+            .chunks(3)
+            .map(|p| one.score_and_update(p).unwrap())
+            .collect();
+        // Batches of 50: the first two cover the learning phase (64 rows) and cut it at 50.
+        let mut many = small(3);
+        let mut got = Vec::new();
+        for c in points.chunks(3 * 50) {
+            got.extend(many.score_and_update_all(c).unwrap());
+        }
+        assert_eq!(got.len(), 700);
+        assert!(got[..64].iter().all(|s| *s == 0.0));
+        assert!(got[64..].iter().all(|s| *s > 0.0));
+        let bits = |v: &[f64]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&expected));
+        assert_eq!(many.records_seen(), 700);
+        // A value that is not finite as a 32-bit float rejects the call, naming it.
+        let e = many
+            .score_and_update_all(&[1.0, 2.0, 3.0, 4.0, 1e39, 6.0])
+            .unwrap_err();
+        assert!(e.to_string().contains("value 2 of point 2 is 1e39"), "{e}");
+        let e = many.score_and_update_all(&[1.0, 2.0]).unwrap_err();
+        assert!(e.to_string().contains("points of 3 values, got 2"), "{e}");
+        assert_eq!(many.records_seen(), 700);
     }
 
     #[test]

@@ -23,6 +23,19 @@
 //!         all serde; f32/f64 stored as bit patterns, so a restored forest is bit-identical
 //! ```
 //!
+//! **Batches.** [`Forest::score_then_update`] takes many input points and gives exactly the
+//! scores and state of `score` then `update` per point, but walks the forest tree by tree:
+//!
+//! ```text
+//!  for each tree:   i = 0
+//!     while i < n:  group = points i.. up to LANES, ending at the first one the tree may
+//!                   keep (a copy of its random stream tells: every other one is a certain
+//!                   rejection, so the tree is the same for all scores in the group)
+//!                   score the group in lockstep (Tree::score_lanes); add each to its sum
+//!                   offer each point of the group to the tree (score-then-update order)
+//!  score_i = sum_i / trees      (summed in tree order, as `score` does: bit-identical)
+//! ```
+//!
 //! Files: `rng.rs` (SplitMix64), `sampler.rs` (time-decayed reservoir with cheap rejection),
 //! `store.rs` (shared point store), `tree.rs` (random cut tree, score and attribution).
 //! `scratch/` holds the stand-alone crate that tests this module, compares it with `krcflib`
@@ -58,6 +71,9 @@ use rng::SplitMix64;
 use sampler::Sampler;
 use store::PointStore;
 use tree::{is_leaf, AttributionScratch, Tree, NIL};
+
+/// Points one tree scores at once in [`Forest::score_then_update`].
+const LANES: usize = 8;
 
 /// Largest `dimensions × shingle_size` (30 columns × shingle 30).
 pub const MAX_SHINGLED_DIMENSIONS: usize = 900;
@@ -153,6 +169,46 @@ struct Member {
     rng: SplitMix64,
     sampler: Sampler,
     tree: Tree,
+}
+
+impl Member {
+    /// Offers the shingled point `p`, the forest's `t`-th entry, to this tree's reservoir;
+    /// returns whether the tree changed. `slot` is the store slot holding `p`, or NIL: the
+    /// first tree that keeps `p` stores it there with one extra reference (a pin the caller
+    /// drops with `store.dec` once every tree has been offered the point).
+    #[inline]
+    fn offer(
+        &mut self,
+        p: &[f32],
+        t: u64,
+        lambda: f64,
+        store: &mut PointStore,
+        slot: &mut u32,
+    ) -> Result<bool, String> {
+        let u = self.rng.next_f64();
+        let weight = if self.sampler.is_full() {
+            match self.sampler.accepts_when_full(u, t, lambda) {
+                None => return Ok(false),
+                Some(w) => {
+                    if let Some(old) = self.sampler.evict_max() {
+                        self.tree.delete(store.point(old.point), store)?;
+                        store.dec(old.point);
+                    }
+                    w
+                }
+            }
+        } else {
+            Sampler::weight(u, t, lambda)
+        };
+        if *slot == NIL {
+            *slot = store.alloc(p);
+            store.inc(*slot);
+        }
+        let kept = self.tree.insert(p, *slot, store, &mut self.rng);
+        store.inc(kept);
+        self.sampler.push(weight, kept);
+        Ok(true)
+    }
 }
 
 /// A streaming Random Cut Forest.
@@ -327,47 +383,120 @@ impl Forest {
         }
         let t = self.entries_seen;
         let lambda = self.params.time_decay;
-        let mut slot: Option<u32> = None;
+        let mut slot = NIL;
         let Forest {
             shingle,
             store,
             members,
             ..
         } = self;
-        let p: &[f32] = shingle;
         for m in members.iter_mut() {
-            let u = m.rng.next_f64();
-            let weight = if m.sampler.is_full() {
-                match m.sampler.accepts_when_full(u, t, lambda) {
-                    None => continue,
-                    Some(w) => {
-                        if let Some(old) = m.sampler.evict_max() {
-                            m.tree.delete(store.point(old.point), store)?;
-                            store.dec(old.point);
-                        }
-                        w
-                    }
-                }
-            } else {
-                Sampler::weight(u, t, lambda)
-            };
-            let s = match slot {
-                Some(s) => s,
-                None => {
-                    let s = store.alloc(p);
-                    slot = Some(s);
-                    s
-                }
-            };
-            let kept = m.tree.insert(p, s, store, &mut m.rng);
-            store.inc(kept);
-            m.sampler.push(weight, kept);
+            m.offer(shingle, t, lambda, store, &mut slot)?;
         }
-        if let Some(s) = slot {
-            store.release_if_unused(s);
+        if slot != NIL {
+            store.dec(slot);
         }
         self.entries_seen += 1;
         Ok(())
+    }
+
+    /// Scores each input point of `points` (`dimensions` values per point, in arrival order)
+    /// against the forest as it stands just before that point, then adds the point: exactly
+    /// the scores and the state of calling [`Self::score`] then [`Self::update`] per point
+    /// (bit for bit; a test checks it), but computed tree by tree.
+    ///
+    /// ```text
+    ///  for each tree (its ~10–40 KB stay in L1/L2 for the whole batch):
+    ///      for each point i in order:  score_i += tree.score(p_i);  tree.offer(p_i, t_i)
+    ///  score_i /= trees            (each score_i sums the trees in the same order as `score`)
+    /// ```
+    ///
+    /// Trees are independent: each has its own sampler and random stream, and the only
+    /// shared state is the point store, where a batch point's slot is pinned (one extra
+    /// reference) until every tree has seen it. Scoring one point against all trees walks
+    /// the whole forest (megabytes, mostly cache misses); this order walks each tree once
+    /// per batch. Points are checked first: a non-finite value or a wrong length rejects the
+    /// whole batch and changes nothing.
+    pub fn score_then_update(&mut self, points: &[f32]) -> Result<Vec<f64>, String> {
+        let base = self.params.dimensions;
+        if !points.len().is_multiple_of(base) {
+            return Err(format!(
+                "random cut forest: expected points of {base} values, got {} values in all",
+                points.len()
+            ));
+        }
+        for (k, p) in points.chunks(base).enumerate() {
+            self.check_input(p)
+                .map_err(|e| format!("{e} (point {} of {})", k + 1, points.len() / base))?;
+        }
+        let n = points.len() / base;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let d = self.dim;
+        // Input i's shingled point is seq[i·base .. i·base + d].
+        let mut seq = Vec::with_capacity(d - base + points.len());
+        seq.extend_from_slice(&self.shingle[base..]);
+        seq.extend_from_slice(points);
+        // Inputs before `first` only fill the shingle; input i >= first is entry t0 + i - first.
+        let first = (self.params.shingle_size as u64 - 1)
+            .saturating_sub(self.inputs_seen)
+            .min(n as u64) as usize;
+        let t0 = self.entries_seen;
+        let lambda = self.params.time_decay;
+        let mut sums = vec![0.0f64; n];
+        let mut slots = vec![NIL; n];
+        let point = |i: usize| &seq[i * base..i * base + d];
+        let Forest { store, members, .. } = self;
+        let mut lane_scores = [0.0f64; LANES];
+        for m in members.iter_mut() {
+            let mut i = 0;
+            while i < n {
+                // A group of points this tree scores at once: up to LANES points of which only
+                // the last may change the tree (the others are surely rejected, which a copy
+                // of the tree's random stream tells in advance), so every score in the group
+                // sees the tree as it is just before its point.
+                let mut ahead = m.rng.clone();
+                let mut g = 0;
+                while g < LANES && i + g < n {
+                    let j = i + g;
+                    g += 1;
+                    if j >= first {
+                        let t = t0 + (j - first) as u64;
+                        if !m.sampler.is_full()
+                            || !m.sampler.certainly_rejects(ahead.next_f64(), t, lambda)
+                        {
+                            break;
+                        }
+                    }
+                }
+                let lanes: [&[f32]; LANES] = std::array::from_fn(|l| point(i + l.min(g - 1)));
+                m.tree.score_lanes(&lanes, store, &mut lane_scores);
+                for (l, s) in lane_scores[..g].iter().enumerate() {
+                    let j = i + l;
+                    sums[j] += s;
+                    if j >= first {
+                        m.offer(
+                            point(j),
+                            t0 + (j - first) as u64,
+                            lambda,
+                            store,
+                            &mut slots[j],
+                        )?;
+                    }
+                }
+                i += g;
+            }
+        }
+        for s in slots.into_iter().filter(|&s| s != NIL) {
+            self.store.dec(s);
+        }
+        self.shingle.copy_from_slice(&seq[seq.len() - d..]);
+        self.inputs_seen += n as u64;
+        self.entries_seen += (n - first) as u64;
+        let trees = self.members.len() as f64;
+        sums.iter_mut().for_each(|s| *s /= trees);
+        Ok(sums)
     }
 
     /// Checks the whole state: every tree's invariants, reservoirs matching trees, and
@@ -456,6 +585,88 @@ mod tests {
             time_decay: 1e-3,
             seed: 17,
         }
+    }
+
+    /// Per point: score then update. Returns the scores.
+    fn one_by_one(f: &mut Forest, points: &[Vec<f32>]) -> Vec<f64> {
+        points
+            .iter()
+            .map(|p| {
+                let s = f.score(p).unwrap();
+                f.update(p).unwrap();
+                s
+            })
+            .collect()
+    }
+
+    /// Noise with outliers and exact repeats (duplicate leaves), `n` points of `dims` values.
+    fn data(n: usize, dims: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut r = Lcg(seed);
+        let mut out: Vec<Vec<f32>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let p = if i % 13 == 5 && i > 0 {
+                out[i / 2].clone()
+            } else {
+                let scale = if i % 97 == 96 { 8.0 } else { 1.0 };
+                (0..dims).map(|_| (r.normal() * scale) as f32).collect()
+            };
+            out.push(p);
+        }
+        out
+    }
+
+    #[test]
+    fn score_then_update_is_score_then_update_per_point_bit_for_bit() {
+        for (dims, shingle) in [(1, 1), (3, 1), (2, 4)] {
+            let points = data(1500, dims, 5 + dims as u64);
+            let mut reference = Forest::try_new(params(dims, shingle)).unwrap();
+            let expected = one_by_one(&mut reference, &points);
+            assert!(expected[300..].iter().any(|s| *s > 0.0));
+            // Batch sizes 1, 7 and 1000 (cutting the learning phase and the shingle fill-up
+            // at different places), and one point at a time in between.
+            for chunk in [1usize, 7, 1000] {
+                let mut batched = Forest::try_new(params(dims, shingle)).unwrap();
+                let mut got = Vec::new();
+                for (k, c) in points.chunks(chunk).enumerate() {
+                    if k % 5 == 4 {
+                        got.extend(one_by_one(&mut batched, c));
+                    } else {
+                        let flat: Vec<f32> = c.iter().flatten().copied().collect();
+                        got.extend(batched.score_then_update(&flat).unwrap());
+                    }
+                }
+                assert_eq!(got.len(), expected.len());
+                for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+                    assert_eq!(
+                        a.to_bits(),
+                        b.to_bits(),
+                        "dims {dims} shingle {shingle} chunk {chunk}: point {i} scores {a} vs {b}"
+                    );
+                }
+                batched.check().unwrap();
+                assert_eq!(batched.entries_seen(), reference.entries_seen());
+                assert_eq!(batched.inputs_seen(), reference.inputs_seen());
+                // The two continue identically (slot numbers may differ, scores may not).
+                let probe = data(50, dims, 99);
+                assert_eq!(
+                    one_by_one(&mut batched, &probe),
+                    one_by_one(&mut reference.clone(), &probe)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn score_then_update_rejects_a_bad_batch_whole() {
+        let mut f = Forest::try_new(params(2, 1)).unwrap();
+        f.score_then_update(&[0.5, 0.5, 1.0, 1.0]).unwrap();
+        let before = f.clone();
+        let e = f.score_then_update(&[0.1, 0.2, f32::NAN, 0.3]).unwrap_err();
+        assert!(e.contains("value 1 of the point is NaN"), "{e}");
+        let e = f.score_then_update(&[0.1, 0.2, 0.3]).unwrap_err();
+        assert!(e.contains("points of 2 values, got 3 values"), "{e}");
+        assert_eq!(f, before);
+        assert_eq!(f.score_then_update(&[]).unwrap(), Vec::<f64>::new());
     }
 
     #[test]

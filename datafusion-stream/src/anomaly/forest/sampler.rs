@@ -72,15 +72,23 @@ impl Sampler {
     /// weight if so. Call only when [`Self::is_full`].
     #[inline]
     pub fn accepts_when_full(&mut self, u: f64, t: u64, lambda: f64) -> Option<f64> {
-        if !self.cache_valid || t > self.valid_until {
-            self.refresh(t, lambda);
-        }
-        if u <= self.reject_u {
+        if self.certainly_rejects(u, t, lambda) {
             return None;
         }
         let w = Self::weight(u, t, lambda);
         let top = self.heap.first().map_or(f64::INFINITY, |e| e.weight);
         (w < top).then_some(w)
+    }
+
+    /// Whether a full reservoir surely rejects the draw `u` for entry `t` (the cheap test of
+    /// [`Self::accepts_when_full`]; `false` means "maybe": the exact rule decides). Changes
+    /// only the cached threshold, never the sample.
+    #[inline]
+    pub fn certainly_rejects(&mut self, u: f64, t: u64, lambda: f64) -> bool {
+        if !self.cache_valid || t > self.valid_until {
+            self.refresh(t, lambda);
+        }
+        u <= self.reject_u
     }
 
     fn refresh(&mut self, t: u64, lambda: f64) {

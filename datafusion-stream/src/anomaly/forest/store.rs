@@ -62,13 +62,6 @@ impl PointStore {
         }
     }
 
-    /// Frees slot `i` if nothing refers to it (a point no tree kept).
-    pub fn release_if_unused(&mut self, i: u32) {
-        if self.refs[i as usize] == 0 {
-            self.free.push(i);
-        }
-    }
-
     /// Reference count of slot `i` (tests).
     pub fn refs(&self, i: u32) -> u32 {
         self.refs[i as usize]

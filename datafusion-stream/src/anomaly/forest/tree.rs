@@ -32,6 +32,8 @@
 //! `B` / (Σ widths of `B` + that distance)), `score = (1-q)·score + q/(k+1)`; the walk stops
 //! where `q = 0`. The tree's score is `score · log2(1 + M)`, `M` the tree's mass.
 
+use std::hint::select_unpredictable;
+
 use serde::{Deserialize, Serialize};
 
 use super::bits;
@@ -92,10 +94,24 @@ fn seen_score(depth: u32, leaf_mass: u32, tree_mass: u32) -> f64 {
     damp / (depth as f64 + (1.0 + leaf_mass as f64).log2())
 }
 
+/// `unseen(d) = 1 / (d + 1)` for every depth a tree of at most 1000 leaves can have.
+const UNSEEN: [f64; 1024] = {
+    let mut t = [0.0; 1024];
+    let mut d = 0;
+    while d < 1024 {
+        t[d] = 1.0 / (d as f64 + 1.0);
+        d += 1;
+    }
+    t
+};
+
 /// `unseen(d) = 1 / (d + 1)`.
 #[inline]
 fn unseen_score(depth: u32) -> f64 {
-    1.0 / (depth as f64 + 1.0)
+    match UNSEEN.get(depth as usize) {
+        Some(u) => *u,
+        None => 1.0 / (depth as f64 + 1.0),
+    }
 }
 
 /// Working buffers of one attribution.
@@ -590,6 +606,50 @@ impl Tree {
             return seen_score(leaf_depth, leaf[LMASS], self.mass) * self.norm;
         }
         score * self.norm
+    }
+
+    /// The scores of `L` points at once (`out[l]` = [`Self::score`] of `ps[l]`, bit for bit).
+    /// Their descents run in lockstep, so the dependent loads of one overlap with the
+    /// others', and every step is branch-free: a lane that has reached its leaf re-reads the
+    /// root's record and keeps its place (`select_unpredictable`, so the compiler does not
+    /// turn the choice into a branch that mispredicts whenever a lane arrives), leaving one
+    /// loop-exit branch per step for all lanes. The walks back up are short (1–4 steps for
+    /// 1–4 dimensions) and run one lane after the other: in lockstep, every lane would wait
+    /// for the longest walk, which measured slower.
+    pub fn score_lanes<const L: usize>(
+        &self,
+        ps: &[&[f32]; L],
+        store: &PointStore,
+        out: &mut [f64; L],
+    ) {
+        let root = self.root;
+        if root == NIL {
+            *out = [0.0; L];
+            return;
+        }
+        let mut at = [root; L];
+        let mut depth = [0u32; L];
+        if !is_leaf(root) {
+            loop {
+                let mut moving = false;
+                for l in 0..L {
+                    let internal = !is_leaf(at[l]);
+                    let rec = self.rec(select_unpredictable(internal, at[l], root));
+                    // Left iff p[dim] <= cut (LEFT = 0, RIGHT = 1).
+                    let left = ps[l][rec[DIM] as usize] <= f(rec[CUT]);
+                    let next = rec[RIGHT - left as usize];
+                    at[l] = select_unpredictable(internal, next, at[l]);
+                    depth[l] += internal as u32;
+                    moving |= internal;
+                }
+                if !moving {
+                    break;
+                }
+            }
+        }
+        for l in 0..L {
+            out[l] = self.score_from_leaf(at[l], depth[l], ps[l], store);
+        }
     }
 
     /// Adds this tree's attribution of `p` (a DiVector summing to the tree's score) to
