@@ -186,6 +186,21 @@ impl Member {
         slot: &mut u32,
     ) -> Result<bool, String> {
         let u = self.rng.next_f64();
+        self.offer_drawn(u, p, t, lambda, store, slot)
+    }
+
+    /// [`Self::offer`] with the draw `u` already taken from this tree's random stream (the
+    /// stream must not have moved since).
+    #[inline]
+    fn offer_drawn(
+        &mut self,
+        u: f64,
+        p: &[f32],
+        t: u64,
+        lambda: f64,
+        store: &mut PointStore,
+        slot: &mut u32,
+    ) -> Result<bool, String> {
         let weight = if self.sampler.is_full() {
             match self.sampler.accepts_when_full(u, t, lambda) {
                 None => return Ok(false),
@@ -453,37 +468,47 @@ impl Forest {
             let mut i = 0;
             while i < n {
                 // A group of points this tree scores at once: up to LANES points of which only
-                // the last may change the tree (the others are surely rejected, which a copy
-                // of the tree's random stream tells in advance), so every score in the group
-                // sees the tree as it is just before its point.
-                let mut ahead = m.rng.clone();
+                // the last may change the tree. The tree's random stream draws each point's `u`
+                // ahead of its score (the same draws, in the same order, as `offer`); a point
+                // that is a certain rejection needs nothing more, so the group goes on until
+                // the first point the tree may keep, which is offered after its score.
                 let mut g = 0;
+                let mut keep: Option<(usize, f64)> = None;
                 while g < LANES && i + g < n {
                     let j = i + g;
                     g += 1;
                     if j >= first {
                         let t = t0 + (j - first) as u64;
-                        if !m.sampler.is_full()
-                            || !m.sampler.certainly_rejects(ahead.next_f64(), t, lambda)
-                        {
+                        let u = m.rng.next_f64();
+                        if !m.sampler.is_full() || !m.sampler.certainly_rejects(u, t, lambda) {
+                            keep = Some((j, u));
                             break;
                         }
                     }
                 }
-                let lanes: [&[f32]; LANES] = std::array::from_fn(|l| point(i + l.min(g - 1)));
-                m.tree.score_lanes(&lanes, store, &mut lane_scores);
-                for (l, s) in lane_scores[..g].iter().enumerate() {
-                    let j = i + l;
-                    sums[j] += s;
-                    if j >= first {
-                        m.offer(
-                            point(j),
-                            t0 + (j - first) as u64,
-                            lambda,
-                            store,
-                            &mut slots[j],
-                        )?;
+                let scores = &mut lane_scores[..g];
+                match g {
+                    1 => scores[0] = m.tree.score(point(i), store),
+                    2..=4 => {
+                        let lanes: [&[f32]; 4] = std::array::from_fn(|l| point(i + l.min(g - 1)));
+                        let mut out = [0.0; 4];
+                        m.tree.score_lanes(&lanes, store, &mut out);
+                        scores.copy_from_slice(&out[..g]);
                     }
+                    _ => {
+                        let lanes: [&[f32]; LANES] =
+                            std::array::from_fn(|l| point(i + l.min(g - 1)));
+                        let mut out = [0.0; LANES];
+                        m.tree.score_lanes(&lanes, store, &mut out);
+                        scores.copy_from_slice(&out[..g]);
+                    }
+                }
+                for (sum, s) in sums[i..i + g].iter_mut().zip(scores.iter()) {
+                    *sum += s;
+                }
+                if let Some((j, u)) = keep {
+                    let t = t0 + (j - first) as u64;
+                    m.offer_drawn(u, point(j), t, lambda, store, &mut slots[j])?;
                 }
                 i += g;
             }

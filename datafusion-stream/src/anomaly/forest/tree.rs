@@ -561,7 +561,7 @@ impl Tree {
 
     /// The tree's anomaly score of `p` (0 for an empty tree). The forest uses
     /// [`Self::step`] and [`Self::score_from_leaf`] to descend several trees in lockstep.
-    #[cfg(test)]
+    #[inline]
     pub fn score(&self, p: &[f32], store: &PointStore) -> f64 {
         if self.root == NIL {
             return 0.0;
