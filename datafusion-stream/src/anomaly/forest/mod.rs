@@ -20,7 +20,8 @@
 //!                  trees: [ Member { rng: SplitMix64, sampler: Sampler { max-heap (w, slot),
 //!                                    cached rejection threshold },
 //!                                    tree: Tree { flat arena: nodes, cached boxes, leaves } } ] }
-//!         all serde; f32/f64 stored as bit patterns, so a restored forest is bit-identical
+//!         all serde; f32/f64 stored as bit patterns, so a restored forest is bit-identical;
+//!         reading one back validates every index and invariant first (an error, not a panic)
 //! ```
 //!
 //! **Batches.** [`Forest::score_then_update`] takes many input points and gives exactly the
@@ -226,8 +227,10 @@ impl Member {
     }
 }
 
-/// A streaming Random Cut Forest.
+/// A streaming Random Cut Forest. Deserialising validates the whole state (see
+/// [`Forest::check`]), so a corrupted checkpoint is an error, never a panic later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestState")]
 pub struct Forest {
     params: ForestParams,
     /// `dimensions · shingle_size`.
@@ -239,6 +242,38 @@ pub struct Forest {
     entries_seen: u64,
     store: PointStore,
     members: Vec<Member>,
+}
+
+/// [`Forest`]'s fields as read from a checkpoint, before validation.
+#[derive(Deserialize)]
+struct ForestState {
+    params: ForestParams,
+    dim: usize,
+    #[serde(with = "bits::f32s_bits")]
+    shingle: Vec<f32>,
+    inputs_seen: u64,
+    entries_seen: u64,
+    store: PointStore,
+    members: Vec<Member>,
+}
+
+impl TryFrom<ForestState> for Forest {
+    type Error = String;
+
+    fn try_from(s: ForestState) -> Result<Forest, String> {
+        let f = Forest {
+            params: s.params,
+            dim: s.dim,
+            shingle: s.shingle,
+            inputs_seen: s.inputs_seen,
+            entries_seen: s.entries_seen,
+            store: s.store,
+            members: s.members,
+        };
+        f.validate()
+            .map_err(|e| format!("random cut forest: invalid saved state: {e}"))?;
+        Ok(f)
+    }
 }
 
 impl Forest {
@@ -524,8 +559,37 @@ impl Forest {
         Ok(sums)
     }
 
+    /// Checks a state read from a checkpoint: parameters, sizes and every index first (so
+    /// nothing indexes out of range), then [`Self::check`].
+    fn validate(&self) -> Result<(), String> {
+        let p = &self.params;
+        p.validate()?;
+        if self.dim != p.dimensions * p.shingle_size || self.shingle.len() != self.dim {
+            return Err("dimensions do not match the parameters".into());
+        }
+        if self.members.len() != p.number_of_trees {
+            return Err(format!(
+                "{} trees, the parameters say {}",
+                self.members.len(),
+                p.number_of_trees
+            ));
+        }
+        if self.entries_seen > self.inputs_seen {
+            return Err("more entries than inputs".into());
+        }
+        self.store.validate(self.dim)?;
+        for (k, m) in self.members.iter().enumerate() {
+            m.sampler
+                .validate(p.sample_size, |s| self.store.contains(s))
+                .and_then(|_| m.tree.validate(self.dim, p.sample_size, &self.store))
+                .map_err(|e| format!("tree {k}: {e}"))?;
+        }
+        self.check()
+    }
+
     /// Checks the whole state: every tree's invariants, reservoirs matching trees, and
-    /// reference counts matching reservoirs (tests; also usable after deserialising).
+    /// reference counts matching reservoirs (tests; deserialising runs it after checking
+    /// every index).
     pub fn check(&self) -> Result<(), String> {
         let mut counts = std::collections::HashMap::<u32, u32>::new();
         for (k, m) in self.members.iter().enumerate() {
@@ -678,6 +742,93 @@ mod tests {
                     one_by_one(&mut reference.clone(), &probe)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_corrupted_saved_state_is_an_error_not_a_panic() {
+        let mut f = Forest::try_new(params(2, 2)).unwrap();
+        for p in data(400, 2, 3) {
+            f.update(&p).unwrap();
+        }
+        let good = serde_json::to_value(&f).unwrap();
+        let restored: Forest = serde_json::from_value(good.clone()).unwrap();
+        assert_eq!(restored, f);
+        // Each edit breaks one thing; each must be refused with a message saying what. Edits
+        // of node words go to the root's record (stride 8 + 2·4 words), which is in use.
+        fn root_word(v: &mut serde_json::Value, k: usize, word: u64) -> &mut serde_json::Value {
+            let t = &mut v["members"][k]["tree"];
+            let at = t["root"].as_u64().unwrap() * 16 + word;
+            &mut t["nodes"][at as usize]
+        }
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit, &str); 8] = [
+            (
+                "child out of range",
+                |v| *root_word(v, 0, 0) = 1_000_000.into(),
+                "tree 0: random cut tree: a node reference is out of range",
+            ),
+            (
+                "shared child",
+                |v| *root_word(v, 3, 1) = root_word(v, 3, 0).clone(),
+                "tree 3: random cut tree:",
+            ),
+            (
+                "cut dimension",
+                |v| *root_word(v, 1, 3) = 9.into(),
+                "cut dimension is out of range",
+            ),
+            (
+                "truncated arena",
+                |v| {
+                    v["members"][2]["tree"]["nodes"]
+                        .as_array_mut()
+                        .unwrap()
+                        .pop();
+                },
+                "arena sizes",
+            ),
+            (
+                "leaf masses",
+                |v| {
+                    for m in v["members"][0]["tree"]["leaves"]
+                        .as_array_mut()
+                        .unwrap()
+                        .iter_mut()
+                        .skip(1)
+                        .step_by(3)
+                    {
+                        *m = 4_000_000_000u32.into();
+                    }
+                },
+                "leaf masses do not fit",
+            ),
+            (
+                "missing tree",
+                |v| {
+                    v["members"].as_array_mut().unwrap().pop();
+                },
+                "49 trees, the parameters say 50",
+            ),
+            (
+                "slot out of range",
+                |v| v["members"][4]["sampler"]["heap"][0]["point"] = 77_777.into(),
+                "missing point slot",
+            ),
+            (
+                "stale box",
+                |v| *root_word(v, 5, 8) = 0x7f00_0000u32.into(),
+                "stale box",
+            ),
+        ];
+        for (what, edit, expected) in edits {
+            let mut v = good.clone();
+            edit(&mut v);
+            let e = serde_json::from_value::<Forest>(v).unwrap_err().to_string();
+            assert!(
+                e.contains("invalid saved state") && e.contains(expected),
+                "{what}: {e}"
+            );
         }
     }
 

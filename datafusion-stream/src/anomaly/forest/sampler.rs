@@ -162,6 +162,18 @@ impl Sampler {
     }
 
     /// Checks the heap property (tests and state validation).
+    /// Checks the capacity and that every entry refers to a slot of `contains` (a sampler
+    /// read from a checkpoint; [`Self::check`] checks the heap order).
+    pub fn validate(&self, capacity: usize, contains: impl Fn(u32) -> bool) -> Result<(), String> {
+        if self.capacity != capacity || self.heap.len() > capacity {
+            return Err("sampler: wrong capacity".into());
+        }
+        if self.heap.iter().any(|e| !contains(e.point)) {
+            return Err("sampler: an entry refers to a missing point slot".into());
+        }
+        Ok(())
+    }
+
     pub fn check(&self) -> Result<(), String> {
         if self.heap.len() > self.capacity {
             return Err("sampler holds more than its capacity".into());

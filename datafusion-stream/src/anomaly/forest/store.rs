@@ -78,6 +78,21 @@ impl PointStore {
         (i as usize) < self.refs.len()
     }
 
+    /// Checks the sizes and the free list (a store read from a checkpoint).
+    pub fn validate(&self, dim: usize) -> Result<(), String> {
+        if self.dim != dim || self.data.len() != self.refs.len() * dim {
+            return Err("point store: inconsistent sizes".into());
+        }
+        let mut free = vec![false; self.refs.len()];
+        for &i in &self.free {
+            match free.get_mut(i as usize) {
+                Some(f) if !*f && self.refs[i as usize] == 0 => *f = true,
+                _ => return Err("point store: free list out of range, repeated or in use".into()),
+            }
+        }
+        Ok(())
+    }
+
     pub fn size(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.data.capacity() * 4

@@ -774,6 +774,74 @@ impl Tree {
                 * 4
     }
 
+    /// Checks that every index in the tree is in range and the nodes reachable from the root
+    /// form a tree whose records are not on a free list, without indexing out of range:
+    /// what [`Self::check`] and every other method rely on. For a tree read from a
+    /// checkpoint, before anything else touches it.
+    pub fn validate(&self, dim: usize, capacity: usize, store: &PointStore) -> Result<(), String> {
+        let bad = |what: &str| Err(format!("random cut tree: {what}"));
+        if self.dim != dim || self.stride != HEADER + 2 * dim {
+            return bad("wrong dimensions");
+        }
+        if !self.nodes.len().is_multiple_of(self.stride)
+            || !self.leaves.len().is_multiple_of(LEAF_WORDS)
+        {
+            return bad("inconsistent arena sizes");
+        }
+        let nodes = self.nodes.len() / self.stride;
+        let leaves = self.leaves.len() / LEAF_WORDS;
+        let mut seen_node = vec![false; nodes];
+        let mut seen_leaf = vec![false; leaves];
+        for &n in &self.free_nodes {
+            match seen_node.get_mut(n as usize) {
+                Some(s) if !*s => *s = true,
+                _ => return bad("free node list out of range or repeated"),
+            }
+        }
+        for &j in &self.free_leaves {
+            match seen_leaf.get_mut(j as usize) {
+                Some(s) if !*s => *s = true,
+                _ => return bad("free leaf list out of range or repeated"),
+            }
+        }
+        let mut stack = Vec::new();
+        if self.root != NIL {
+            stack.push(self.root);
+        }
+        let mut mass = 0usize;
+        while let Some(r) = stack.pop() {
+            if is_leaf(r) {
+                let j = leaf_index(r);
+                match seen_leaf.get_mut(j) {
+                    Some(s) if !*s => *s = true,
+                    _ => return bad("a leaf reference is out of range, free or shared"),
+                }
+                let leaf = self.leaf(j);
+                if !store.contains(leaf[SLOT]) {
+                    return bad("a leaf refers to a missing point slot");
+                }
+                mass += leaf[LMASS] as usize;
+                if leaf[LMASS] == 0 || mass > capacity {
+                    return bad("leaf masses do not fit the sample size");
+                }
+            } else {
+                match seen_node.get_mut(r as usize) {
+                    Some(s) if !*s => *s = true,
+                    _ => return bad("a node reference is out of range, free or shared"),
+                }
+                let rec = self.rec(r);
+                if rec[DIM] as usize >= dim {
+                    return bad("a cut dimension is out of range");
+                }
+                stack.extend([rec[LEFT], rec[RIGHT]]);
+            }
+        }
+        if seen_node.contains(&false) || seen_leaf.contains(&false) {
+            return bad("a record is neither in the tree nor free");
+        }
+        Ok(())
+    }
+
     /// Checks every structural invariant (boxes are the exact hull of their points, masses
     /// add up, parent links, cuts separate the children); returns the leaf slots with their
     /// masses.

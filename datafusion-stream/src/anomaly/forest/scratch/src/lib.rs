@@ -1,8 +1,8 @@
-//! Scratch crate: the forest module (included by path from the datafusion-stream worktree)
+//! Scratch crate: the forest module (included by relative path: `scratch/src` → `forest/`)
 //! plus the krcflib comparison harness used by `src/main.rs` (speed and equivalence tables)
 //! and `tests/equivalence.rs` (assertions).
 
-#[path = "/work/wt/rcf-core/datafusion-stream/src/anomaly/forest/mod.rs"]
+#[path = "../../mod.rs"]
 pub mod forest;
 
 use forest::{Forest, ForestParams};

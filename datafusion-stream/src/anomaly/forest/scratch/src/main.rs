@@ -1,5 +1,6 @@
 //! `cargo run --release -- [speed [RECORDS]] [equiv]`: the speed table (ours vs krcflib, one
-//! thread, score-then-update per record) and the equivalence table (several seeds).
+//! thread, score-then-update per record) and the equivalence table (several seeds);
+//! `cargo run --release -- batch [RECORDS [CHUNK]]`: per-record path vs `score_then_update`.
 
 use rcf_core_scratch::*;
 use std::time::{Duration, Instant};
@@ -152,6 +153,67 @@ fn equiv() {
     );
 }
 
+/// Per-record path (`score` then `update`) vs `score_then_update` in chunks of `batch`
+/// records: µs/record of each and whether the scores are identical bit for bit (RCF_DIMS,
+/// default 1,4,30; RCF_SHINGLE, default 1; BATCH_ONLY=1 skips the per-record path).
+fn batch(records: usize, batch: usize) {
+    let dims_list: Vec<usize> = match std::env::var("RCF_DIMS") {
+        Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![1, 4, 30],
+    };
+    let shingle: usize = std::env::var("RCF_SHINGLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let batch_only = std::env::var_os("BATCH_ONLY").is_some();
+    println!("Batch: {records} records, chunks of {batch}, shingle {shingle}, 100 trees x 256, one thread");
+    println!("| dims | per-record µs/rec | batch µs/rec | speed-up | identical |");
+    println!("|------|-------------------|--------------|----------|-----------|");
+    for dims in dims_list {
+        let (pts, _) = noise_with_outliers(records, dims, 1000, 1);
+        let c = Config {
+            shingle_size: shingle,
+            ..Config::kda(dims, 1)
+        };
+        let mut one = ours(c);
+        let start = Instant::now();
+        let expected: Vec<f64> = if batch_only {
+            Vec::new()
+        } else {
+            run(&mut one, &pts)
+        };
+        let t1 = start.elapsed();
+        let mut many = ours(c);
+        let flat: Vec<f32> = pts.iter().flatten().copied().collect();
+        let start = Instant::now();
+        let mut got = Vec::with_capacity(records);
+        for chunk in flat.chunks(batch * dims) {
+            got.extend(many.0.score_then_update(chunk).expect("batch"));
+        }
+        let t2 = start.elapsed();
+        many.0.check().expect("consistent state");
+        let identical = if batch_only {
+            "-".to_string()
+        } else {
+            let probe = vec![0.25f32; dims];
+            let same = expected.len() == got.len()
+                && expected
+                    .iter()
+                    .zip(&got)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+                && one.score(&probe).to_bits() == many.score(&probe).to_bits();
+            same.to_string()
+        };
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / records as f64;
+        println!(
+            "| {dims:>4} | {:>17.2} | {:>12.2} | {:>7.2}x | {identical:>9} |",
+            us(t1),
+            us(t2),
+            t1.as_secs_f64() / t2.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let all = args.is_empty();
@@ -163,6 +225,15 @@ fn main() {
             .and_then(|a| a.parse().ok())
             .unwrap_or(200_000);
         speed(records);
+    }
+    if let Some(i) = args.iter().position(|a| a == "batch") {
+        let records = args
+            .get(i + 1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(100_000);
+        let size = args.get(i + 2).and_then(|a| a.parse().ok()).unwrap_or(1024);
+        batch(records, size);
+        return;
     }
     if all || args.iter().any(|a| a == "equiv") {
         equiv();
