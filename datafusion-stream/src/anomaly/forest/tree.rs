@@ -574,8 +574,27 @@ impl Tree {
     /// walk back up to the root; see [`Self::score`]).
     #[inline]
     pub fn score_from_leaf(&self, r: u32, leaf_depth: u32, p: &[f32], store: &PointStore) -> f64 {
+        // Specialised for 1–4 dimensions, so the box loop is unrolled.
+        match self.dim {
+            1 => self.score_from_leaf_in::<1>(r, leaf_depth, p, store),
+            2 => self.score_from_leaf_in::<2>(r, leaf_depth, p, store),
+            3 => self.score_from_leaf_in::<3>(r, leaf_depth, p, store),
+            4 => self.score_from_leaf_in::<4>(r, leaf_depth, p, store),
+            _ => self.score_from_leaf_in::<0>(r, leaf_depth, p, store),
+        }
+    }
+
+    /// [`Self::score_from_leaf`] with `D` dimensions (0: `self.dim`, not known in advance).
+    #[inline(always)]
+    fn score_from_leaf_in<const D: usize>(
+        &self,
+        r: u32,
+        leaf_depth: u32,
+        p: &[f32],
+        store: &PointStore,
+    ) -> f64 {
         let leaf = self.leaf(leaf_index(r));
-        let d = self.dim;
+        let d = if D == 0 { self.dim } else { D };
         let mut score = unseen_score(leaf_depth);
         let mut depth = leaf_depth;
         let mut a = leaf[LPARENT];
@@ -634,7 +653,9 @@ impl Tree {
                 let mut moving = false;
                 for l in 0..L {
                     let internal = !is_leaf(at[l]);
-                    let rec = self.rec(select_unpredictable(internal, at[l], root));
+                    // Only the header: its fixed length lets the constant indexes go unchecked.
+                    let n = select_unpredictable(internal, at[l], root) as usize * self.stride;
+                    let rec = &self.nodes[n..n + HEADER];
                     // Left iff p[dim] <= cut (LEFT = 0, RIGHT = 1).
                     let left = ps[l][rec[DIM] as usize] <= f(rec[CUT]);
                     let next = rec[RIGHT - left as usize];
