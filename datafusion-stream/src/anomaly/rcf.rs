@@ -164,6 +164,32 @@ fn model_err(what: &str, e: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Execution(format!("random cut forest: {what}: {e}"))
 }
 
+/// Converts points of `dims` values (row-major) to the forest's `f32` into `out` (cleared
+/// first); a length that is not a whole number of points, or a value that is not finite as a
+/// 32-bit float (NaN, ±inf, or beyond ±3.4e38), is an error naming it.
+fn to_f32(points: &[f64], dims: usize, out: &mut Vec<f32>) -> Result<()> {
+    if !points.len().is_multiple_of(dims) {
+        return exec_err!(
+            "random cut forest: expected points of {dims} values, got {} values in all",
+            points.len()
+        );
+    }
+    out.clear();
+    for (i, v) in points.iter().enumerate() {
+        let x = *v as f32;
+        if !x.is_finite() {
+            return exec_err!(
+                "random cut forest: value {} of point {} is {v:?}; only finite numbers within \
+                 the range of a 32-bit float can be scored",
+                i % dims + 1,
+                i / dims + 1
+            );
+        }
+        out.push(x);
+    }
+    Ok(())
+}
+
 impl RcfModel {
     /// A new, empty model (validates `params` and `dimensions`, 1..=30).
     pub fn try_new(params: RcfParams, dimensions: usize) -> Result<Self> {
@@ -219,19 +245,7 @@ impl RcfModel {
                 point.len()
             );
         }
-        self.scratch.clear();
-        for (i, v) in point.iter().enumerate() {
-            let x = *v as f32;
-            if !x.is_finite() {
-                return exec_err!(
-                    "random cut forest: value {} of the point is {v:?}; only finite numbers within \
-                     the range of a 32-bit float can be scored",
-                    i + 1
-                );
-            }
-            self.scratch.push(x);
-        }
-        Ok(())
+        to_f32(point, self.dimensions, &mut self.scratch)
     }
 
     fn learning(&self) -> bool {
@@ -266,26 +280,8 @@ impl RcfModel {
     /// by [`Forest::score_then_update`], which is faster. A point with a non-finite value
     /// rejects the whole call and changes nothing.
     pub fn score_and_update_all(&mut self, points: &[f64]) -> Result<Vec<f64>> {
-        let dims = self.dimensions;
-        if !points.len().is_multiple_of(dims) {
-            return exec_err!(
-                "random cut forest: expected points of {dims} values, got {} values in all",
-                points.len()
-            );
-        }
         let mut values = Vec::with_capacity(points.len());
-        for (i, v) in points.iter().enumerate() {
-            let x = *v as f32;
-            if !x.is_finite() {
-                return exec_err!(
-                    "random cut forest: value {} of point {} is {v:?}; only finite numbers within \
-                     the range of a 32-bit float can be scored",
-                    i % dims + 1,
-                    i / dims + 1
-                );
-            }
-            values.push(x);
-        }
+        to_f32(points, self.dimensions, &mut values)?;
         let mut scores = self
             .forest
             .score_then_update(&values)

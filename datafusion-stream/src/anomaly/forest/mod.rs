@@ -244,6 +244,21 @@ pub struct Forest {
     members: Vec<Member>,
 }
 
+/// Scores `scores.len()` (1..=L) points, `point(0..)`, with `tree.score_lanes::<L>`; spare
+/// lanes repeat the last point and their scores are dropped.
+fn score_group<'a, const L: usize>(
+    tree: &Tree,
+    store: &PointStore,
+    point: impl Fn(usize) -> &'a [f32],
+    scores: &mut [f64],
+) {
+    let last = scores.len() - 1;
+    let lanes: [&[f32]; L] = std::array::from_fn(|l| point(l.min(last)));
+    let mut out = [0.0; L];
+    tree.score_lanes(&lanes, store, &mut out);
+    scores.copy_from_slice(&out[..scores.len()]);
+}
+
 /// [`Forest`]'s fields as read from a checkpoint, before validation.
 #[derive(Deserialize)]
 struct ForestState {
@@ -508,7 +523,7 @@ impl Forest {
                 // that is a certain rejection needs nothing more, so the group goes on until
                 // the first point the tree may keep, which is offered after its score.
                 let mut g = 0;
-                let mut keep: Option<(usize, f64)> = None;
+                let mut keep: Option<(usize, f64, u64)> = None;
                 while g < LANES && i + g < n {
                     let j = i + g;
                     g += 1;
@@ -516,7 +531,7 @@ impl Forest {
                         let t = t0 + (j - first) as u64;
                         let u = m.rng.next_f64();
                         if !m.sampler.is_full() || !m.sampler.certainly_rejects(u, t, lambda) {
-                            keep = Some((j, u));
+                            keep = Some((j, u, t));
                             break;
                         }
                     }
@@ -524,25 +539,13 @@ impl Forest {
                 let scores = &mut lane_scores[..g];
                 match g {
                     1 => scores[0] = m.tree.score(point(i), store),
-                    2..=4 => {
-                        let lanes: [&[f32]; 4] = std::array::from_fn(|l| point(i + l.min(g - 1)));
-                        let mut out = [0.0; 4];
-                        m.tree.score_lanes(&lanes, store, &mut out);
-                        scores.copy_from_slice(&out[..g]);
-                    }
-                    _ => {
-                        let lanes: [&[f32]; LANES] =
-                            std::array::from_fn(|l| point(i + l.min(g - 1)));
-                        let mut out = [0.0; LANES];
-                        m.tree.score_lanes(&lanes, store, &mut out);
-                        scores.copy_from_slice(&out[..g]);
-                    }
+                    2..=4 => score_group::<4>(&m.tree, store, |l| point(i + l), scores),
+                    _ => score_group::<LANES>(&m.tree, store, |l| point(i + l), scores),
                 }
                 for (sum, s) in sums[i..i + g].iter_mut().zip(scores.iter()) {
                     *sum += s;
                 }
-                if let Some((j, u)) = keep {
-                    let t = t0 + (j - first) as u64;
+                if let Some((j, u, t)) = keep {
                     m.offer_drawn(u, point(j), t, lambda, store, &mut slots[j])?;
                 }
                 i += g;
