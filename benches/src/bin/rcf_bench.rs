@@ -14,8 +14,11 @@
 //!                                          ├─► krcflib:   RCFMedium score + update, per record (RCF only)
 //!                                          ├─► model:     RcfModel::score_and_update / HotspotsModel::update, per record
 //!                                          ├─► batched:   RcfModel::score_and_update_all, 1024 records per call (RCF only)
-//!                                          └─► operator:  SELECT * FROM random_cut_forest('s', T, S) | hotspots('s', ..)
-//!                                                         on a current-thread runtime, drained
+//!                                          ├─► operator:  SELECT * FROM random_cut_forest('s', T, S) | hotspots('s', ..)
+//!                                          │              on a current-thread runtime, drained
+//!                                          └─► explain:   the same three for RANDOM_CUT_FOREST_WITH_EXPLANATION
+//!                                                         (explain_and_update, explain_and_update_all,
+//!                                                         random_cut_forest_with_explanation('s', T, S))
 //! ```
 //!
 //! RCF input: N records of `dims` DOUBLE columns, uniform noise in [0, 100) with a planted
@@ -265,6 +268,35 @@ fn main() -> Result<()> {
             params.number_of_trees, params.sub_sample_size
         );
         measure("rcf operator", d, records, || {
+            rt.block_on(operator(&input, &sql))
+        })?;
+        measure("explain model", d, records, || {
+            let mut m = RcfModel::try_new(params, d)?;
+            let mut sum = 0.0;
+            for r in 0..records {
+                sum += m.explain_and_update(&p[r * d..(r + 1) * d])?.0;
+            }
+            std::hint::black_box(sum);
+            Ok(records)
+        })?;
+        measure("explain batched", d, records, || {
+            let mut m = RcfModel::try_new(params, d)?;
+            let mut sum = 0.0;
+            for chunk in p.chunks(1024 * d) {
+                sum += m
+                    .explain_and_update_all(chunk)?
+                    .iter()
+                    .map(|e| e.0)
+                    .sum::<f64>();
+            }
+            std::hint::black_box(sum);
+            Ok(records)
+        })?;
+        let sql = format!(
+            "SELECT * FROM random_cut_forest_with_explanation('s', {}, {})",
+            params.number_of_trees, params.sub_sample_size
+        );
+        measure("explain operator", d, records, || {
             rt.block_on(operator(&input, &sql))
         })?;
     }

@@ -251,10 +251,7 @@ impl RowModel for RcfRowModel {
                 let mut scores = Vec::with_capacity(rows);
                 let mut json = StringBuilder::with_capacity(rows, rows * 64 * dims);
                 let mut text = String::new();
-                for r in 0..rows {
-                    let (s, a) = self
-                        .model
-                        .explain_and_update(&points[r * dims..(r + 1) * dims])?;
+                for (s, a) in self.model.explain_and_update_all(&points[..rows * dims])? {
                     scores.push(s);
                     text.clear();
                     explainer.render(&a, &mut text);

@@ -9,6 +9,7 @@
 //!                                                   forest.update(point)   (always)
 //!  a batch of rows: score_and_update_all ──► forest.score_then_update (same scores, tree
 //!                   by tree) ──► the rows still in the learning phase get 0
+//!                   explain_and_update_all ──► forest.attribution_then_update (likewise)
 //!  state: RcfModel { params, dimensions, records_seen,
 //!                    forest: forest::Forest (trees = reservoir samples + cut trees,
 //!                            shared point store, internal shingle buffer) }   ── serde
@@ -45,7 +46,7 @@
 //! **Determinism.** `seed` (default 0) seeds every tree; the same seed and the same input give
 //! the same scores, and a model serialised and restored continues with identical scores.
 
-use super::forest::{Forest, ForestParams};
+use super::forest::{DiVector, Forest, ForestParams};
 use datafusion::common::{exec_err, plan_err, DataFusionError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -305,34 +306,69 @@ impl RcfModel {
                 .forest
                 .attribution(&self.scratch)
                 .map_err(|e| model_err("attribution", e))?;
-            let base = self.dimensions;
-            let mut attributions = Vec::with_capacity(base);
-            let mut score = 0.0;
-            for j in 0..base {
-                let (mut high, mut low) = (0.0, 0.0);
-                let mut k = j;
-                while k < dv.high.len() {
-                    high += dv.high[k];
-                    low += dv.low[k];
-                    k += base;
-                }
-                let attribution = high + low;
-                score += attribution;
-                attributions.push(Attribution {
-                    direction: if high > low {
-                        Direction::High
-                    } else {
-                        Direction::Low
-                    },
-                    strength: (high - low).abs(),
-                    attribution,
-                });
-            }
-            (score, attributions)
+            per_column(&dv, self.dimensions)
         };
         self.update()?;
         Ok(out)
     }
+
+    /// [`Self::explain_and_update`] for each point of `points` (`dimensions` values per
+    /// point, in arrival order), computed tree by tree by [`Forest::attribution_then_update`]:
+    /// the same results and state, bit for bit. A point with a non-finite value rejects the
+    /// whole call and changes nothing.
+    pub fn explain_and_update_all(
+        &mut self,
+        points: &[f64],
+    ) -> Result<Vec<(f64, Vec<Attribution>)>> {
+        let mut values = Vec::with_capacity(points.len());
+        to_f32(points, self.dimensions, &mut values)?;
+        let parts = self
+            .forest
+            .attribution_then_update(&values)
+            .map_err(|e| model_err("attribution", e))?;
+        // KDA: the first sub_sample_size records score 0.
+        let learning = (self.params.sub_sample_size as u64).saturating_sub(self.records_seen);
+        self.records_seen += parts.len() as u64;
+        Ok(parts
+            .iter()
+            .enumerate()
+            .map(|(i, dv)| {
+                if (i as u64) < learning {
+                    (0.0, vec![Attribution::LEARNING; self.dimensions])
+                } else {
+                    per_column(dv, self.dimensions)
+                }
+            })
+            .collect())
+    }
+}
+
+/// The score and one [`Attribution`] per input column from a shingled point's attribution
+/// (column `j` sums shingle positions `j`, `j + base`, …).
+fn per_column(dv: &DiVector, base: usize) -> (f64, Vec<Attribution>) {
+    let mut attributions = Vec::with_capacity(base);
+    let mut score = 0.0;
+    for j in 0..base {
+        let (mut high, mut low) = (0.0, 0.0);
+        let mut k = j;
+        while k < dv.high.len() {
+            high += dv.high[k];
+            low += dv.low[k];
+            k += base;
+        }
+        let attribution = high + low;
+        score += attribution;
+        attributions.push(Attribution {
+            direction: if high > low {
+                Direction::High
+            } else {
+                Direction::Low
+            },
+            strength: (high - low).abs(),
+            attribution,
+        });
+    }
+    (score, attributions)
 }
 
 #[cfg(test)]
@@ -493,6 +529,44 @@ mod tests {
         let e = many.score_and_update_all(&[1.0, 2.0]).unwrap_err();
         assert!(e.to_string().contains("points of 3 values, got 2"), "{e}");
         assert_eq!(many.records_seen(), 700);
+    }
+
+    #[test]
+    fn explaining_a_batch_is_explaining_point_by_point() {
+        let mut rng = Lcg::new(4);
+        let points: Vec<f64> = (0..3 * 400).map(|_| rng.normal()).collect();
+        let mut one = small(3);
+        let expected: Vec<(f64, Vec<Attribution>)> = points
+            .chunks(3)
+            .map(|p| one.explain_and_update(p).unwrap())
+            .collect();
+        // Batches of 50: the learning phase (64 rows) ends inside the second one.
+        let mut many = small(3);
+        let mut got = Vec::new();
+        for c in points.chunks(3 * 50) {
+            got.extend(many.explain_and_update_all(c).unwrap());
+        }
+        assert_eq!(got.len(), 400);
+        assert!(got[..64].iter().all(|(s, _)| *s == 0.0));
+        assert!(got[64..].iter().all(|(s, _)| *s > 0.0));
+        // Every number as bits, and each direction as 0 or 1.
+        let flat = |v: &[(f64, Vec<Attribution>)]| -> Vec<u64> {
+            v.iter()
+                .flat_map(|(s, a)| {
+                    std::iter::once(s.to_bits()).chain(a.iter().flat_map(|x| {
+                        let high = matches!(x.direction, Direction::High) as u64;
+                        [high, x.strength.to_bits(), x.attribution.to_bits()]
+                    }))
+                })
+                .collect()
+        };
+        assert_eq!(flat(&got), flat(&expected));
+        assert_eq!(many.records_seen(), 400);
+        let e = many
+            .explain_and_update_all(&[1.0, 2.0, 3.0, f64::NAN, 5.0, 6.0])
+            .unwrap_err();
+        assert!(e.to_string().contains("value 1 of point 2"), "{e}");
+        assert_eq!(many.records_seen(), 400);
     }
 
     #[test]

@@ -37,6 +37,9 @@
 //!  score_i = sum_i / trees      (summed in tree order, as `score` does: bit-identical)
 //! ```
 //!
+//! [`Forest::attribution_then_update`] walks the same groups (`each_tree_then_update`) and
+//! adds each tree's attribution of each point of a group, one point after the other.
+//!
 //! Files: `rng.rs` (SplitMix64), `sampler.rs` (time-decayed reservoir with cheap rejection),
 //! `store.rs` (shared point store), `tree.rs` (random cut tree, score and attribution).
 //! `scratch/` holds the stand-alone crate that tests this module, compares it with `krcflib`
@@ -242,6 +245,20 @@ pub struct Forest {
     entries_seen: u64,
     store: PointStore,
     members: Vec<Member>,
+}
+
+/// The shingled points of one batch: input `i`'s is `seq[i·base .. i·base + dim]`.
+struct Batch<'a> {
+    seq: &'a [f32],
+    base: usize,
+    dim: usize,
+}
+
+impl<'a> Batch<'a> {
+    #[inline]
+    fn point(&self, i: usize) -> &'a [f32] {
+        &self.seq[i * self.base..i * self.base + self.dim]
+    }
 }
 
 /// Scores `scores.len()` (1..=L) points, `point(0..)`, with `tree.score_lanes::<L>`; spare
@@ -483,6 +500,60 @@ impl Forest {
     /// per batch. Points are checked first: a non-finite value or a wrong length rejects the
     /// whole batch and changes nothing.
     pub fn score_then_update(&mut self, points: &[f32]) -> Result<Vec<f64>, String> {
+        let mut sums = vec![0.0f64; points.len() / self.params.dimensions];
+        let mut lane_scores = [0.0f64; LANES];
+        self.each_tree_then_update(points, |tree, store, batch, i, g| {
+            let scores = &mut lane_scores[..g];
+            match g {
+                1 => scores[0] = tree.score(batch.point(i), store),
+                2..=4 => score_group::<4>(tree, store, |l| batch.point(i + l), scores),
+                _ => score_group::<LANES>(tree, store, |l| batch.point(i + l), scores),
+            }
+            for (sum, s) in sums[i..i + g].iter_mut().zip(scores.iter()) {
+                *sum += s;
+            }
+        })?;
+        let trees = self.members.len() as f64;
+        sums.iter_mut().for_each(|s| *s /= trees);
+        Ok(sums)
+    }
+
+    /// [`Self::attribution`] then [`Self::update`] for each input point of `points`, tree by
+    /// tree like [`Self::score_then_update`]: the same attributions (bit for bit; a test
+    /// checks it) and the same state.
+    pub fn attribution_then_update(&mut self, points: &[f32]) -> Result<Vec<DiVector>, String> {
+        let d = self.dim;
+        let n = points.len() / self.params.dimensions;
+        let mut high = vec![0.0f64; n * d];
+        let mut low = vec![0.0f64; n * d];
+        let mut scratch = AttributionScratch::new(d);
+        self.each_tree_then_update(points, |tree, store, batch, i, g| {
+            for j in i..i + g {
+                let (h, l) = (&mut high[j * d..(j + 1) * d], &mut low[j * d..(j + 1) * d]);
+                tree.attribution(batch.point(j), store, &mut scratch, h, l);
+            }
+        })?;
+        let trees = self.members.len() as f64;
+        Ok(high
+            .chunks_exact(d)
+            .zip(low.chunks_exact(d))
+            .map(|(h, l)| DiVector {
+                high: h.iter().map(|x| x / trees).collect(),
+                low: l.iter().map(|x| x / trees).collect(),
+            })
+            .collect())
+    }
+
+    /// The batch walk shared by [`Self::score_then_update`] and
+    /// [`Self::attribution_then_update`]: checks every point first (a bad one rejects the
+    /// whole batch and changes nothing), then for each tree hands `visit(tree, store, batch,
+    /// i, g)` the points `i..i + g` to look at while the tree is as it was just before point
+    /// `i`, then offers them to the tree; returns the number of points.
+    fn each_tree_then_update(
+        &mut self,
+        points: &[f32],
+        mut visit: impl FnMut(&Tree, &PointStore, &Batch<'_>, usize, usize),
+    ) -> Result<usize, String> {
         let base = self.params.dimensions;
         if !points.len().is_multiple_of(base) {
             return Err(format!(
@@ -496,32 +567,35 @@ impl Forest {
         }
         let n = points.len() / base;
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let d = self.dim;
         // Input i's shingled point is seq[i·base .. i·base + d].
         let mut seq = Vec::with_capacity(d - base + points.len());
         seq.extend_from_slice(&self.shingle[base..]);
         seq.extend_from_slice(points);
+        let batch = Batch {
+            seq: &seq,
+            base,
+            dim: d,
+        };
         // Inputs before `first` only fill the shingle; input i >= first is entry t0 + i - first.
         let first = (self.params.shingle_size as u64 - 1)
             .saturating_sub(self.inputs_seen)
             .min(n as u64) as usize;
         let t0 = self.entries_seen;
         let lambda = self.params.time_decay;
-        let mut sums = vec![0.0f64; n];
         let mut slots = vec![NIL; n];
-        let point = |i: usize| &seq[i * base..i * base + d];
         let Forest { store, members, .. } = self;
-        let mut lane_scores = [0.0f64; LANES];
         for m in members.iter_mut() {
             let mut i = 0;
             while i < n {
-                // A group of points this tree scores at once: up to LANES points of which only
-                // the last may change the tree. The tree's random stream draws each point's `u`
-                // ahead of its score (the same draws, in the same order, as `offer`); a point
-                // that is a certain rejection needs nothing more, so the group goes on until
-                // the first point the tree may keep, which is offered after its score.
+                // A group of points this tree looks at as it is: up to LANES points of which
+                // only the last may change the tree. The tree's random stream draws each
+                // point's `u` ahead of its visit (the same draws, in the same order, as
+                // `offer`); a point that is a certain rejection needs nothing more, so the
+                // group goes on until the first point the tree may keep, which is offered
+                // after its visit.
                 let mut g = 0;
                 let mut keep: Option<(usize, f64, u64)> = None;
                 while g < LANES && i + g < n {
@@ -536,17 +610,9 @@ impl Forest {
                         }
                     }
                 }
-                let scores = &mut lane_scores[..g];
-                match g {
-                    1 => scores[0] = m.tree.score(point(i), store),
-                    2..=4 => score_group::<4>(&m.tree, store, |l| point(i + l), scores),
-                    _ => score_group::<LANES>(&m.tree, store, |l| point(i + l), scores),
-                }
-                for (sum, s) in sums[i..i + g].iter_mut().zip(scores.iter()) {
-                    *sum += s;
-                }
+                visit(&m.tree, store, &batch, i, g);
                 if let Some((j, u, t)) = keep {
-                    m.offer_drawn(u, point(j), t, lambda, store, &mut slots[j])?;
+                    m.offer_drawn(u, batch.point(j), t, lambda, store, &mut slots[j])?;
                 }
                 i += g;
             }
@@ -557,9 +623,7 @@ impl Forest {
         self.shingle.copy_from_slice(&seq[seq.len() - d..]);
         self.inputs_seen += n as u64;
         self.entries_seen += (n - first) as u64;
-        let trees = self.members.len() as f64;
-        sums.iter_mut().for_each(|s| *s /= trees);
-        Ok(sums)
+        Ok(n)
     }
 
     /// Checks a state read from a checkpoint: parameters, sizes and every index first (so
@@ -746,6 +810,71 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn attribution_then_update_is_attribution_then_update_per_point_bit_for_bit() {
+        fn explain_one_by_one(f: &mut Forest, points: &[Vec<f32>]) -> Vec<DiVector> {
+            points
+                .iter()
+                .map(|p| {
+                    let a = f.attribution(p).unwrap();
+                    f.update(p).unwrap();
+                    a
+                })
+                .collect()
+        }
+        let bits = |v: &[DiVector]| -> Vec<u64> {
+            v.iter()
+                .flat_map(|a| a.high.iter().chain(&a.low).map(|x| x.to_bits()))
+                .collect()
+        };
+        for (dims, shingle) in [(1, 1), (3, 1), (2, 4)] {
+            let points = data(900, dims, 11 + dims as u64);
+            let mut reference = Forest::try_new(params(dims, shingle)).unwrap();
+            let expected = explain_one_by_one(&mut reference, &points);
+            assert!(expected[300..].iter().any(|a| a.total() > 0.0));
+            for chunk in [1usize, 7, 1000] {
+                let mut batched = Forest::try_new(params(dims, shingle)).unwrap();
+                let mut got = Vec::new();
+                for (k, c) in points.chunks(chunk).enumerate() {
+                    if k % 5 == 4 {
+                        got.extend(explain_one_by_one(&mut batched, c));
+                    } else {
+                        let flat: Vec<f32> = c.iter().flatten().copied().collect();
+                        got.extend(batched.attribution_then_update(&flat).unwrap());
+                    }
+                }
+                assert_eq!(got.len(), expected.len());
+                assert!(got.iter().all(|a| a.high.len() == dims * shingle));
+                assert_eq!(
+                    bits(&got),
+                    bits(&expected),
+                    "dims {dims} shingle {shingle} chunk {chunk}"
+                );
+                batched.check().unwrap();
+                assert_eq!(batched.entries_seen(), reference.entries_seen());
+                // The two continue identically.
+                let probe = data(50, dims, 99);
+                assert_eq!(
+                    one_by_one(&mut batched, &probe),
+                    one_by_one(&mut reference.clone(), &probe)
+                );
+            }
+        }
+        // A bad point rejects the whole batch and changes nothing.
+        let mut f = Forest::try_new(params(2, 1)).unwrap();
+        f.attribution_then_update(&[0.5, 0.5, 1.0, 1.0]).unwrap();
+        let before = f.clone();
+        let e = f
+            .attribution_then_update(&[0.1, 0.2, f32::INFINITY, 0.3])
+            .unwrap_err();
+        assert!(
+            e.contains("value 1 of the point is inf") && e.contains("(point 2 of 2)"),
+            "{e}"
+        );
+        assert_eq!(f, before);
+        assert!(f.attribution_then_update(&[]).unwrap().is_empty());
     }
 
     #[test]
