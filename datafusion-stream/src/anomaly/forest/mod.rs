@@ -37,8 +37,8 @@
 //!  score_i = sum_i / trees      (summed in tree order, as `score` does: bit-identical)
 //! ```
 //!
-//! [`Forest::attribution_then_update`] walks the same groups (`each_tree_then_update`) and
-//! adds each tree's attribution of each point of a group, one point after the other.
+//! [`Forest::attribution_then_update`] walks the same groups (`each_tree_then_update`): the
+//! same lockstep descent (`Tree::leaves_lanes`), then each point's attribution walk.
 //!
 //! Files: `rng.rs` (SplitMix64), `sampler.rs` (time-decayed reservoir with cheap rejection),
 //! `store.rs` (shared point store), `tree.rs` (random cut tree, score and attribution).
@@ -528,9 +528,21 @@ impl Forest {
         let mut low = vec![0.0f64; n * d];
         let mut scratch = AttributionScratch::new(d);
         self.each_tree_then_update(points, |tree, store, batch, i, g| {
-            for j in i..i + g {
-                let (h, l) = (&mut high[j * d..(j + 1) * d], &mut low[j * d..(j + 1) * d]);
-                tree.attribution(batch.point(j), store, &mut scratch, h, l);
+            if g == 1 {
+                let (h, l) = (&mut high[i * d..(i + 1) * d], &mut low[i * d..(i + 1) * d]);
+                tree.attribution(batch.point(i), store, &mut scratch, h, l);
+                return;
+            }
+            // The group's descents in lockstep (spare lanes repeat the last point), then one
+            // attribution walk after the other.
+            let lanes: [&[f32]; LANES] = std::array::from_fn(|l| batch.point(i + l.min(g - 1)));
+            let Some((at, depth)) = tree.leaves_lanes(&lanes) else {
+                return;
+            };
+            for l in 0..g {
+                let j = i + l;
+                let (h, lo) = (&mut high[j * d..(j + 1) * d], &mut low[j * d..(j + 1) * d]);
+                tree.attribution_from_leaf(at[l], depth[l], lanes[l], store, &mut scratch, h, lo);
             }
         })?;
         let trees = self.members.len() as f64;

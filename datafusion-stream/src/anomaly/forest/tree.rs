@@ -653,10 +653,25 @@ impl Tree {
         store: &PointStore,
         out: &mut [f64; L],
     ) {
-        let root = self.root;
-        if root == NIL {
+        let Some((at, depth)) = self.leaves_lanes(ps) else {
             *out = [0.0; L];
             return;
+        };
+        for l in 0..L {
+            out[l] = self.score_from_leaf(at[l], depth[l], ps[l], store);
+        }
+    }
+
+    /// The leaf where each of `L` points falls and its depth (`None` for an empty tree), by
+    /// the lockstep descent of [`Self::score_lanes`].
+    #[inline(always)]
+    pub(crate) fn leaves_lanes<const L: usize>(
+        &self,
+        ps: &[&[f32]; L],
+    ) -> Option<([u32; L], [u32; L])> {
+        let root = self.root;
+        if root == NIL {
+            return None;
         }
         let mut at = [root; L];
         let mut depth = [0u32; L];
@@ -680,9 +695,7 @@ impl Tree {
                 }
             }
         }
-        for l in 0..L {
-            out[l] = self.score_from_leaf(at[l], depth[l], ps[l], store);
-        }
+        Some((at, depth))
     }
 
     /// Adds this tree's attribution of `p` (a DiVector summing to the tree's score) to
@@ -698,8 +711,25 @@ impl Tree {
         if self.root == NIL {
             return;
         }
+        let (j, depth) = self.descend(p);
+        self.attribution_from_leaf(j as u32 | LEAF, depth, p, store, w, high, low);
+    }
+
+    /// [`Self::attribution`] given the leaf reference where `p` falls and that leaf's depth
+    /// (the walk back up to the root).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn attribution_from_leaf(
+        &self,
+        r: u32,
+        mut depth: u32,
+        p: &[f32],
+        store: &PointStore,
+        w: &mut AttributionScratch,
+        high: &mut [f64],
+        low: &mut [f64],
+    ) {
         let d = self.dim;
-        let (j, mut depth) = self.descend(p);
+        let j = leaf_index(r);
         let leaf = self.leaf(j);
         let q = store.point(leaf[SLOT]);
         w.attr_high.iter_mut().for_each(|x| *x = 0.0);

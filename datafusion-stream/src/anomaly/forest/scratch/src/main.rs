@@ -155,7 +155,8 @@ fn equiv() {
 
 /// Per-record path (`score` then `update`) vs `score_then_update` in chunks of `batch`
 /// records: µs/record of each and whether the scores are identical bit for bit (RCF_DIMS,
-/// default 1,4,30; RCF_SHINGLE, default 1; BATCH_ONLY=1 skips the per-record path).
+/// default 1,4,30; RCF_SHINGLE, default 1; BATCH_ONLY=1 skips the per-record path; EXPLAIN=1
+/// compares `attribution` + `update` with `attribution_then_update` instead, every part's bits).
 fn batch(records: usize, batch: usize) {
     let dims_list: Vec<usize> = match std::env::var("RCF_DIMS") {
         Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
@@ -166,6 +167,10 @@ fn batch(records: usize, batch: usize) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let batch_only = std::env::var_os("BATCH_ONLY").is_some();
+    let explain = std::env::var_os("EXPLAIN").is_some();
+    if explain {
+        println!("Attributions (EXPLAIN=1): attribution + update per record vs attribution_then_update");
+    }
     println!("Batch: {records} records, chunks of {batch}, shingle {shingle}, 100 trees x 256, one thread");
     println!("| dims | per-record µs/rec | batch µs/rec | speed-up | identical |");
     println!("|------|-------------------|--------------|----------|-----------|");
@@ -179,6 +184,14 @@ fn batch(records: usize, batch: usize) {
         let start = Instant::now();
         let expected: Vec<f64> = if batch_only {
             Vec::new()
+        } else if explain {
+            pts.iter()
+                .flat_map(|p| {
+                    let a = one.0.attribution(p).expect("attribution");
+                    one.0.update(p).expect("update");
+                    a.high.into_iter().chain(a.low)
+                })
+                .collect()
         } else {
             run(&mut one, &pts)
         };
@@ -188,7 +201,12 @@ fn batch(records: usize, batch: usize) {
         let start = Instant::now();
         let mut got = Vec::with_capacity(records);
         for chunk in flat.chunks(batch * dims) {
-            got.extend(many.0.score_then_update(chunk).expect("batch"));
+            if explain {
+                let parts = many.0.attribution_then_update(chunk).expect("batch");
+                got.extend(parts.into_iter().flat_map(|a| a.high.into_iter().chain(a.low)));
+            } else {
+                got.extend(many.0.score_then_update(chunk).expect("batch"));
+            }
         }
         let t2 = start.elapsed();
         many.0.check().expect("consistent state");
