@@ -249,6 +249,14 @@ impl RcfModel {
         to_f32(point, self.dimensions, &mut self.scratch)
     }
 
+    /// Counts `n` more records seen; returns how many of them (the first ones) fall in the
+    /// learning phase, where KDA scores 0: the first `sub_sample_size` records.
+    fn count_records(&mut self, n: usize) -> usize {
+        let learning = (self.params.sub_sample_size as u64).saturating_sub(self.records_seen);
+        self.records_seen += n as u64;
+        learning.min(n as u64) as usize
+    }
+
     fn learning(&self) -> bool {
         self.records_seen < self.params.sub_sample_size as u64 || self.forest.entries_seen() == 0
     }
@@ -287,11 +295,8 @@ impl RcfModel {
             .forest
             .score_then_update(&values)
             .map_err(|e| model_err("score", e))?;
-        // KDA: the first sub_sample_size records score 0.
-        let learning = (self.params.sub_sample_size as u64).saturating_sub(self.records_seen);
-        let learning = learning.min(scores.len() as u64) as usize;
+        let learning = self.count_records(scores.len());
         scores[..learning].iter_mut().for_each(|s| *s = 0.0);
-        self.records_seen += scores.len() as u64;
         Ok(scores)
     }
 
@@ -326,14 +331,12 @@ impl RcfModel {
             .forest
             .attribution_then_update(&values)
             .map_err(|e| model_err("attribution", e))?;
-        // KDA: the first sub_sample_size records score 0.
-        let learning = (self.params.sub_sample_size as u64).saturating_sub(self.records_seen);
-        self.records_seen += parts.len() as u64;
+        let learning = self.count_records(parts.len());
         Ok(parts
             .iter()
             .enumerate()
             .map(|(i, dv)| {
-                if (i as u64) < learning {
+                if i < learning {
                     (0.0, vec![Attribution::LEARNING; self.dimensions])
                 } else {
                     per_column(dv, self.dimensions)

@@ -33,7 +33,8 @@
 //!                   keep (a copy of its random stream tells: every other one is a certain
 //!                   rejection, so the tree is the same for all scores in the group)
 //!                   score the group in lockstep (Tree::score_lanes); add each to its sum
-//!                   offer each point of the group to the tree (score-then-update order)
+//!                   offer the group's last point to the tree if it may keep it
+//!                   (score-then-update order)
 //!  score_i = sum_i / trees      (summed in tree order, as `score` does: bit-identical)
 //! ```
 //!
@@ -259,20 +260,25 @@ impl<'a> Batch<'a> {
     fn point(&self, i: usize) -> &'a [f32] {
         &self.seq[i * self.base..i * self.base + self.dim]
     }
+
+    /// Points `i..i + g` (1 <= g <= L) as `L` lanes; spare lanes repeat the last point.
+    #[inline]
+    fn lanes<const L: usize>(&self, i: usize, g: usize) -> [&'a [f32]; L] {
+        std::array::from_fn(|l| self.point(i + l.min(g - 1)))
+    }
 }
 
-/// Scores `scores.len()` (1..=L) points, `point(0..)`, with `tree.score_lanes::<L>`; spare
-/// lanes repeat the last point and their scores are dropped.
-fn score_group<'a, const L: usize>(
+/// Scores points `i..i + scores.len()` of `batch` (1..=L of them) with
+/// `tree.score_lanes::<L>`; the spare lanes' scores are dropped.
+fn score_group<const L: usize>(
     tree: &Tree,
     store: &PointStore,
-    point: impl Fn(usize) -> &'a [f32],
+    batch: &Batch<'_>,
+    i: usize,
     scores: &mut [f64],
 ) {
-    let last = scores.len() - 1;
-    let lanes: [&[f32]; L] = std::array::from_fn(|l| point(l.min(last)));
     let mut out = [0.0; L];
-    tree.score_lanes(&lanes, store, &mut out);
+    tree.score_lanes(&batch.lanes::<L>(i, scores.len()), store, &mut out);
     scores.copy_from_slice(&out[..scores.len()]);
 }
 
@@ -506,8 +512,8 @@ impl Forest {
             let scores = &mut lane_scores[..g];
             match g {
                 1 => scores[0] = tree.score(batch.point(i), store),
-                2..=4 => score_group::<4>(tree, store, |l| batch.point(i + l), scores),
-                _ => score_group::<LANES>(tree, store, |l| batch.point(i + l), scores),
+                2..=4 => score_group::<4>(tree, store, batch, i, scores),
+                _ => score_group::<LANES>(tree, store, batch, i, scores),
             }
             for (sum, s) in sums[i..i + g].iter_mut().zip(scores.iter()) {
                 *sum += s;
@@ -535,7 +541,7 @@ impl Forest {
             }
             // The group's descents in lockstep (spare lanes repeat the last point), then one
             // attribution walk after the other.
-            let lanes: [&[f32]; LANES] = std::array::from_fn(|l| batch.point(i + l.min(g - 1)));
+            let lanes = batch.lanes::<LANES>(i, g);
             let Some((at, depth)) = tree.leaves_lanes(&lanes) else {
                 return;
             };
@@ -560,12 +566,12 @@ impl Forest {
     /// [`Self::attribution_then_update`]: checks every point first (a bad one rejects the
     /// whole batch and changes nothing), then for each tree hands `visit(tree, store, batch,
     /// i, g)` the points `i..i + g` to look at while the tree is as it was just before point
-    /// `i`, then offers them to the tree; returns the number of points.
+    /// `i`, then offers them to the tree.
     fn each_tree_then_update(
         &mut self,
         points: &[f32],
         mut visit: impl FnMut(&Tree, &PointStore, &Batch<'_>, usize, usize),
-    ) -> Result<usize, String> {
+    ) -> Result<(), String> {
         let base = self.params.dimensions;
         if !points.len().is_multiple_of(base) {
             return Err(format!(
@@ -579,7 +585,7 @@ impl Forest {
         }
         let n = points.len() / base;
         if n == 0 {
-            return Ok(0);
+            return Ok(());
         }
         let d = self.dim;
         // Input i's shingled point is seq[i·base .. i·base + d].
@@ -635,7 +641,7 @@ impl Forest {
         self.shingle.copy_from_slice(&seq[seq.len() - d..]);
         self.inputs_seen += n as u64;
         self.entries_seen += (n - first) as u64;
-        Ok(n)
+        Ok(())
     }
 
     /// Checks a state read from a checkpoint: parameters, sizes and every index first (so
@@ -767,6 +773,27 @@ mod tests {
             .collect()
     }
 
+    /// Feeds `points` to `f` in chunks of `chunk`: every fifth chunk point by point
+    /// (`one`), the others as one batch (`many`); returns the results in order.
+    fn mixed<T>(
+        f: &mut Forest,
+        points: &[Vec<f32>],
+        chunk: usize,
+        one: fn(&mut Forest, &[Vec<f32>]) -> Vec<T>,
+        many: fn(&mut Forest, &[f32]) -> Vec<T>,
+    ) -> Vec<T> {
+        let mut got = Vec::new();
+        for (k, c) in points.chunks(chunk).enumerate() {
+            if k % 5 == 4 {
+                got.extend(one(f, c));
+            } else {
+                let flat: Vec<f32> = c.iter().flatten().copied().collect();
+                got.extend(many(f, &flat));
+            }
+        }
+        got
+    }
+
     /// Noise with outliers and exact repeats (duplicate leaves), `n` points of `dims` values.
     fn data(n: usize, dims: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut r = Lcg(seed);
@@ -794,15 +821,9 @@ mod tests {
             // at different places), and one point at a time in between.
             for chunk in [1usize, 7, 1000] {
                 let mut batched = Forest::try_new(params(dims, shingle)).unwrap();
-                let mut got = Vec::new();
-                for (k, c) in points.chunks(chunk).enumerate() {
-                    if k % 5 == 4 {
-                        got.extend(one_by_one(&mut batched, c));
-                    } else {
-                        let flat: Vec<f32> = c.iter().flatten().copied().collect();
-                        got.extend(batched.score_then_update(&flat).unwrap());
-                    }
-                }
+                let got = mixed(&mut batched, &points, chunk, one_by_one, |f, flat| {
+                    f.score_then_update(flat).unwrap()
+                });
                 assert_eq!(got.len(), expected.len());
                 for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
                     assert_eq!(
@@ -848,15 +869,13 @@ mod tests {
             assert!(expected[300..].iter().any(|a| a.total() > 0.0));
             for chunk in [1usize, 7, 1000] {
                 let mut batched = Forest::try_new(params(dims, shingle)).unwrap();
-                let mut got = Vec::new();
-                for (k, c) in points.chunks(chunk).enumerate() {
-                    if k % 5 == 4 {
-                        got.extend(explain_one_by_one(&mut batched, c));
-                    } else {
-                        let flat: Vec<f32> = c.iter().flatten().copied().collect();
-                        got.extend(batched.attribution_then_update(&flat).unwrap());
-                    }
-                }
+                let got = mixed(
+                    &mut batched,
+                    &points,
+                    chunk,
+                    explain_one_by_one,
+                    |f, flat| f.attribution_then_update(flat).unwrap(),
+                );
                 assert_eq!(got.len(), expected.len());
                 assert!(got.iter().all(|a| a.high.len() == dims * shingle));
                 assert_eq!(

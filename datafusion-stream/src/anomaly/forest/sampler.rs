@@ -161,7 +161,6 @@ impl Sampler {
         std::mem::size_of::<Self>() + self.heap.capacity() * std::mem::size_of::<Entry>()
     }
 
-    /// Checks the heap property (tests and state validation).
     /// Checks the capacity and that every entry refers to a slot of `contains` (a sampler
     /// read from a checkpoint; [`Self::check`] checks the heap order).
     pub fn validate(&self, capacity: usize, contains: impl Fn(u32) -> bool) -> Result<(), String> {
@@ -174,6 +173,7 @@ impl Sampler {
         Ok(())
     }
 
+    /// Checks the heap property (tests and state validation).
     pub fn check(&self) -> Result<(), String> {
         if self.heap.len() > self.capacity {
             return Err("sampler holds more than its capacity".into());

@@ -87,6 +87,16 @@ fn f(w: u32) -> f32 {
     f32::from_bits(w)
 }
 
+/// The child of internal node record `rec` that is not `child`.
+#[inline]
+fn other_child(rec: &[u32], child: u32) -> u32 {
+    if rec[LEFT] == child {
+        rec[RIGHT]
+    } else {
+        rec[LEFT]
+    }
+}
+
 /// The larger of two finite numbers (one `maxss`; `f32::max` also handles NaN, which costs
 /// two more instructions in the hottest loop).
 #[inline(always)]
@@ -421,13 +431,8 @@ impl Tree {
                 }
                 set_range(rec, range);
             }
-            let rec = self.rec_mut(r);
-            rec[MASS] += 1;
-            r = if p[rec[DIM] as usize] <= f(rec[CUT]) {
-                rec[LEFT]
-            } else {
-                rec[RIGHT]
-            };
+            self.rec_mut(r)[MASS] += 1;
+            r = self.step(r, p);
         }
     }
 
@@ -467,12 +472,7 @@ impl Tree {
         let mut r = self.root;
         let mut depth = 0u32;
         while !is_leaf(r) {
-            let rec = self.rec(r);
-            r = if p[rec[DIM] as usize] <= f(rec[CUT]) {
-                rec[LEFT]
-            } else {
-                rec[RIGHT]
-            };
+            r = self.step(r, p);
             depth += 1;
         }
         (leaf_index(r), depth)
@@ -510,11 +510,7 @@ impl Tree {
         }
         let me = j as u32 | LEAF;
         let prec = self.rec(par);
-        let sibling = if prec[LEFT] == me {
-            prec[RIGHT]
-        } else {
-            prec[LEFT]
-        };
+        let sibling = other_child(prec, me);
         let grand = prec[PARENT];
         self.set_parent(sibling, grand);
         self.replace_child(grand, par, sibling);
@@ -639,14 +635,10 @@ impl Tree {
         score * self.norm
     }
 
-    /// The scores of `L` points at once (`out[l]` = [`Self::score`] of `ps[l]`, bit for bit).
-    /// Their descents run in lockstep, so the dependent loads of one overlap with the
-    /// others', and every step is branch-free: a lane that has reached its leaf re-reads the
-    /// root's record and keeps its place (`select_unpredictable`, so the compiler does not
-    /// turn the choice into a branch that mispredicts whenever a lane arrives), leaving one
-    /// loop-exit branch per step for all lanes. The walks back up are short (1–4 steps for
-    /// 1–4 dimensions) and run one lane after the other: in lockstep, every lane would wait
-    /// for the longest walk, which measured slower.
+    /// The scores of `L` points at once (`out[l]` = [`Self::score`] of `ps[l]`, bit for bit):
+    /// the descents in lockstep ([`Self::leaves_lanes`]), then the walks back up. Those are
+    /// short (1–4 steps for 1–4 dimensions) and run one lane after the other: in lockstep,
+    /// every lane would wait for the longest walk, which measured slower.
     pub fn score_lanes<const L: usize>(
         &self,
         ps: &[&[f32]; L],
@@ -662,8 +654,12 @@ impl Tree {
         }
     }
 
-    /// The leaf where each of `L` points falls and its depth (`None` for an empty tree), by
-    /// the lockstep descent of [`Self::score_lanes`].
+    /// The leaf where each of `L` points falls and its depth (`None` for an empty tree). The
+    /// descents run in lockstep, so the dependent loads of one overlap with the others', and
+    /// every step is branch-free: a lane that has reached its leaf re-reads the root's record
+    /// and keeps its place (`select_unpredictable`, so the compiler does not turn the choice
+    /// into a branch that mispredicts whenever a lane arrives), leaving one loop-exit branch
+    /// per step for all lanes.
     #[inline(always)]
     pub(crate) fn leaves_lanes<const L: usize>(
         &self,
@@ -761,11 +757,7 @@ impl Tree {
             let rec = self.rec(a);
             let prob = if duplicate {
                 // The shadow box: the ancestors' boxes without the duplicate's leaf.
-                let sibling = if rec[LEFT] == child {
-                    rec[RIGHT]
-                } else {
-                    rec[LEFT]
-                };
+                let sibling = other_child(rec, child);
                 for i in 0..d {
                     let (lo, hi) = self.bounds(sibling, store, i);
                     if !shadow_set || lo < w.min[i] {
